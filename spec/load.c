@@ -87,7 +87,8 @@ static int read_file(loader *L, tp_buf *out, const char *rel)
 	return rc;
 }
 
-static void check_hook_error(tp_check *c, const char *path, const char *fmt, va_list ap);
+static void check_hook_error(tp_check *c, const char *path, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 struct tp_check {
 	tp_conv *conv;

@@ -78,7 +78,7 @@ int tp_buf_put(tp_buf *b, const void *data, size_t len);
 int tp_buf_puts(tp_buf *b, const char *s);
 int tp_buf_putc(tp_buf *b, char c);
 int tp_buf_printf(tp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap);
+int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void tp_buf_clear(tp_buf *b);
 /* Hands the content to the caller (who frees it) and resets the buffer. Never NULL. */
 char *tp_buf_detach(tp_buf *b);

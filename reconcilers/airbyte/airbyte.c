@@ -233,16 +233,20 @@ static void actor_check(const json_t *spec, tp_check *c, const char *role, const
  * (sourceType). Uuids compare case-insensitively. */
 static void actor_normalise(json_t *spec, const char *role)
 {
-	const char *conn;
+	const char *conn, *p;
 	size_t rlen = strlen(role);
 
 	lower_in_place(spec, "connector", false);
 	lower_in_place(spec, "definition_id", true);
 	lower_in_place(spec, "workspace", true);
 	conn = tp_json_get_str(spec, "connector");
-	if (conn && !has_ref(conn) && strncmp(conn, role, rlen) == 0 && conn[rlen] == '-' &&
-	    conn[rlen + 1] != '\0')
-		json_object_set_new(spec, "connector", json_string(conn + rlen + 1));
+	if (!conn || has_ref(conn))
+		return;
+	/* every prefix at once, so that normalising twice changes nothing */
+	for (p = conn; strncmp(p, role, rlen) == 0 && p[rlen] == '-' && p[rlen + 1]; )
+		p += rlen + 1;
+	if (p != conn)
+		json_object_set_new(spec, "connector", json_string(p));
 }
 
 static const tp_field setting_item = {
@@ -501,7 +505,7 @@ static void connection_normalise(json_t *spec)
 		} else if (cron && !has_ref(cron)) {
 			tp_strlist f = {0};
 			tp_buf b;
-			tp_buf_init(&b, TP_BUF_DEFAULT_MAX);
+			tp_buf_init(&b, strlen(cron) + 1);
 			cron_split(&f, cron);
 			for (size_t k = 0; k < f.len; k++)
 				tp_buf_printf(&b, "%s%s", k ? " " : "", f.items[k]);

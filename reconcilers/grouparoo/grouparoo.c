@@ -118,6 +118,11 @@ static void sort_array(json_t *arr, int (*cmp)(const void *, const void *))
 	free(items);
 }
 
+static bool is_scalar(const json_t *v)
+{
+	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
 /* Plugin options are typed scalars in Grouparoo (string, number or boolean). */
 static void check_options(const json_t *spec, const char *field, tp_check *c)
 {
@@ -128,9 +133,10 @@ static void check_options(const json_t *spec, const char *field, tp_check *c)
 	if (!json_is_object(opts))
 		return;
 	json_object_foreach(opts, key, v) {
-		if (json_is_string(v) || json_is_number(v) || json_is_boolean(v))
+		char *path;
+		if (is_scalar(v))
 			continue;
-		char *path = tp_sprintf("%s.%s", field, key);
+		path = tp_sprintf("%s.%s", field, key);
 		tp_check_error(c, path, "option values must be a string, a number or a boolean");
 		free(path);
 	}
@@ -157,11 +163,6 @@ static bool secret_like_key(const char *key)
 			return true;
 	}
 	return false;
-}
-
-static bool is_scalar(const json_t *v)
-{
-	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
 }
 
 static const tp_field option_item = {
@@ -499,9 +500,9 @@ static const tp_kind kind_property = {
 /* Every operation of ruleOpsDictionary in 0.9 (which ones apply depends on the property type;
  * iLike and notILike only on a PostgreSQL-backed server). */
 static const char *const rule_ops[] = {
-	"exists",     "notExists",  "eq",        "ne",       "gt",          "lt",
-	"gte",        "lte",        "like",      "notLike",  "startsWith",  "endsWith",
-	"substring",  "iLike",      "notILike",  "relative_gt", "relative_lt", NULL,
+	"exists", "notExists", "eq", "ne", "gt", "lt", "gte", "lte", "like", "notLike",
+	"startsWith", "endsWith", "substring", "iLike", "notILike", "relative_gt", "relative_lt",
+	NULL,
 };
 static const char *const relative_units[] = {"days", "weeks", "months", "quarters", "years",
 					     NULL};
