@@ -22,6 +22,7 @@ typedef struct {
 } tp_command;
 
 int tp_cmd_validate(int argc, char **argv);
+int tp_cmd_plan(int argc, char **argv);
 int tp_cmd_version(int argc, char **argv);
 int tp_cmd_kinds(int argc, char **argv);
 

@@ -10,6 +10,9 @@
 static const tp_command commands[] = {
 	{"validate", tp_cmd_validate, "check a pipeline directory and report every error",
 	 "tapestry validate [DIR] [--json]"},
+	{"plan", tp_cmd_plan, "show what applying the pipeline would change (offline)",
+	 "tapestry plan [DIR] --state FILE [--format text|markdown|json] [--detailed-exitcode] "
+	 "[--allow-mass-delete]"},
 	{"kinds", tp_cmd_kinds, "list the resource kinds and their fields",
 	 "tapestry kinds [KIND]"},
 	{"version", tp_cmd_version, "print the version", "tapestry version"},
@@ -46,7 +49,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? 64 : 0;
 	}
 	if (strcmp(argv[1], "--version") == 0)
-		return tp_cli_exit_status(&commands[2], tp_cmd_version(1, argv + 1));
+		return tp_cli_exit_status(NULL, tp_cmd_version(1, argv + 1));
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			for (int a = 2; a < argc; a++) {

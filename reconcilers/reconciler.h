@@ -83,7 +83,10 @@ typedef struct tp_kind {
 	const char *doc;             /* one sentence: what object this manages */
 	const tp_field *fields;      /* schema of `spec` (NULL-name-terminated) */
 	/* Outputs other resources may reference as ${kind/name.<output>}. An entry ending in ".*"
-	 * ("outputs.*") admits any single sub-key. NULL-terminated. */
+	 * ("outputs.*") admits any single sub-key. An entry starting with '~' ("~sha256") may
+	 * change when the object is updated in place, so a plan that updates the object shows
+	 * references to it as "(known after apply)"; the others (ids, names) are stable.
+	 * NULL-terminated. */
 	const char *const *outputs;
 
 	/* Called by the spec loader after the schema checks passed, with defaults applied.
@@ -95,6 +98,14 @@ typedef struct tp_kind {
 	 * comparison: identifier case, size spellings, cron suffixes, ordering of unordered
 	 * lists, [] vs absent. Must be idempotent. May be NULL. */
 	void (*normalise)(json_t *spec);
+
+	/* Outputs that can be known before apply from the resolved desired spec (a file's path
+	 * and content hash, an SSM parameter's name). Lets a plan show real values instead of
+	 * "(known after apply)" for resources that are created or updated in the same plan.
+	 * Returns a new object (possibly empty); values it cannot know are left out. The spec
+	 * may contain unknown markers ({"$unknown": true}): leave outputs derived from them
+	 * out. May be NULL. */
+	json_t *(*predict_outputs)(const json_t *spec);
 } tp_kind;
 
 /* ---------------------------------------------------------------- providers */

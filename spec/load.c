@@ -582,7 +582,7 @@ static ssize_t find_index(const tp_pipeline *p, const char *address)
 static bool output_declared(const tp_kind *k, const char *output)
 {
 	for (size_t i = 0; k->outputs && k->outputs[i]; i++) {
-		const char *o = k->outputs[i];
+		const char *o = k->outputs[i] + (k->outputs[i][0] == '~');
 		size_t n = strlen(o);
 		if (strcmp(o, output) == 0)
 			return true;
@@ -639,7 +639,8 @@ static void resolve_graph(loader *L, size_t *old_to_new)
 				tp_buf outs;
 				tp_buf_init(&outs, 4096);
 				for (size_t o = 0; tk->outputs && tk->outputs[o]; o++)
-					tp_buf_printf(&outs, "%s%s", o ? ", " : "", tk->outputs[o]);
+					tp_buf_printf(&outs, "%s%s", o ? ", " : "",
+						      tk->outputs[o] + (tk->outputs[o][0] == '~'));
 				tp_diags_add(L->diags, r->file, ref->line, ref->col,
 					     "%s has no output \"%s\" (%s declares: %s)", addr,
 					     ref->output, tk->name,

@@ -170,7 +170,7 @@ static const tp_field stack_fields[] = {
 	{0},
 };
 
-static const char *const stack_outputs[] = {"id", "name", "outputs.*", NULL};
+static const char *const stack_outputs[] = {"id", "name", "~outputs.*", NULL};
 
 static void stack_check_tags(json_t *tags, tp_check *c)
 {
@@ -294,7 +294,7 @@ static const tp_field ssm_fields[] = {
 	{0},
 };
 
-static const char *const ssm_outputs[] = {"name", "arn", "version", NULL};
+static const char *const ssm_outputs[] = {"name", "arn", "~version", NULL};
 
 static void ssm_check_name(const char *name, tp_check *c)
 {

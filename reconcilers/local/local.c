@@ -22,7 +22,7 @@ static const tp_field file_fields[] = {
 	{0},
 };
 
-static const char *const file_outputs[] = {"path", "sha256", NULL};
+static const char *const file_outputs[] = {"path", "~sha256", NULL};
 
 static void file_check(const json_t *spec, tp_check *c)
 {
@@ -55,6 +55,25 @@ static void file_normalise(json_t *spec)
 	}
 }
 
+static json_t *file_predict(const json_t *spec)
+{
+	json_t *out = json_object();
+	json_t *path = json_object_get(spec, "path");
+	json_t *content = json_object_get(spec, "content");
+	if (json_is_string(path))
+		json_object_set(out, "path", path);
+	/* content from a repository file (source) is known too, but only to the loader; the
+	 * hash of inline content is computed here */
+	if (json_is_string(content)) {
+		uint8_t d[TP_SHA256_LEN];
+		char hex[2 * TP_SHA256_LEN + 1];
+		tp_sha256(d, json_string_value(content), json_string_length(content));
+		tp_hex_encode(hex, d, sizeof(d));
+		json_object_set_new(out, "sha256", json_string(hex));
+	}
+	return out;
+}
+
 static const tp_kind kind_file = {
 	.name = "local.file",
 	.phase = TP_PHASE_HOST,
@@ -63,6 +82,7 @@ static const tp_kind kind_file = {
 	.outputs = file_outputs,
 	.check = file_check,
 	.normalise = file_normalise,
+	.predict_outputs = file_predict,
 };
 
 static const tp_field config_fields[] = {

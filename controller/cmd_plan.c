@@ -1,0 +1,153 @@
+/*
+ * `tapestry plan DIR --state FILE`: what applying the pipeline in DIR would change, computed
+ * from Git (the directory) and the recorded state alone — no network and no credentials, so a
+ * reviewer can run it on a pull request. The state file is opened read-only and never
+ * changed; a missing one means nothing is managed yet.
+ */
+#include "controller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../diff/diff.h"
+#include "../spec/spec.h"
+#include "../state/state.h"
+
+typedef struct {
+	const char *dir;
+	const char *state_path;
+	tp_render_format format;
+	bool detailed_exitcode;
+	bool allow_mass_delete;
+	bool refresh;
+} plan_args;
+
+static int parse_args(plan_args *a, int argc, char **argv)
+{
+	memset(a, 0, sizeof(*a));
+	a->format = TP_RENDER_TEXT;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *val = NULL;
+		if (strncmp(arg, "--state=", 8) == 0) {
+			a->state_path = arg + 8;
+		} else if (strcmp(arg, "--state") == 0) {
+			if (++i >= argc)
+				return tp_error_set(TP_EUSAGE, "--state needs a file");
+			a->state_path = argv[i];
+		} else if (strncmp(arg, "--format=", 9) == 0 || strcmp(arg, "--format") == 0) {
+			if (arg[8] == '=')
+				val = arg + 9;
+			else if (++i < argc)
+				val = argv[i];
+			if (!val)
+				return tp_error_set(TP_EUSAGE, "--format needs text, markdown or json");
+			if (strcmp(val, "text") == 0)
+				a->format = TP_RENDER_TEXT;
+			else if (strcmp(val, "markdown") == 0 || strcmp(val, "md") == 0)
+				a->format = TP_RENDER_MARKDOWN;
+			else if (strcmp(val, "json") == 0)
+				a->format = TP_RENDER_JSON;
+			else
+				return tp_error_set(TP_EUSAGE,
+						    "unknown format \"%s\" (text, markdown or json)",
+						    val);
+		} else if (strcmp(arg, "--detailed-exitcode") == 0) {
+			a->detailed_exitcode = true;
+		} else if (strcmp(arg, "--allow-mass-delete") == 0) {
+			a->allow_mass_delete = true;
+		} else if (strcmp(arg, "--refresh") == 0) {
+			a->refresh = true;
+		} else if (arg[0] == '-') {
+			return tp_error_set(TP_EUSAGE, "unknown option %s", arg);
+		} else if (!a->dir) {
+			a->dir = arg;
+		} else {
+			return tp_error_set(TP_EUSAGE, "plan takes one directory");
+		}
+	}
+	if (!a->dir)
+		a->dir = ".";
+	if (!a->state_path)
+		return tp_error_set(TP_EUSAGE, "--state FILE is required (a missing file means "
+					       "nothing is managed yet)");
+	return 0;
+}
+
+static bool use_color(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	return isatty(STDOUT_FILENO) && !(nc && nc[0]);
+}
+
+int tp_cmd_plan(int argc, char **argv)
+{
+	plan_args a;
+	tp_tree *tree = NULL;
+	tp_pipeline *p = NULL;
+	tp_diags diags = {0};
+	tp_state *st = NULL;
+	tp_state_resources recorded = {0};
+	tp_plan *plan = NULL;
+	tp_plan_options opts;
+	tp_buf out;
+	int rc;
+
+	tp_buf_init(&out, TP_BUF_DEFAULT_MAX);
+	if ((rc = parse_args(&a, argc, argv)) < 0)
+		goto done;
+	if (a.refresh) {
+		rc = tp_error_set(TP_EINVALID,
+				  "--refresh needs the providers' observe calls, which arrive with "
+				  "the apply engine; plan without --refresh uses the recorded state");
+		goto done;
+	}
+	if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0)
+		goto done;
+	rc = tp_pipeline_load(&p, tree, &diags);
+	if (rc == TP_EINVALID) {
+		tp_diags_print(&diags, stderr);
+		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was planned", a.dir,
+			     diags.len + diags.dropped, diags.len + diags.dropped == 1 ? "" : "s");
+		goto done;
+	}
+	if (rc < 0)
+		goto done;
+
+	rc = tp_state_open(&st, a.state_path, TP_STATE_READONLY);
+	if (rc == TP_ENOTFOUND && access(a.state_path, F_OK) != 0) {
+		rc = 0; /* no state yet: everything is new */
+	} else if (rc < 0) {
+		goto done;
+	} else if ((rc = tp_state_resources_list(&recorded, st)) < 0) {
+		goto done;
+	}
+
+	opts.self_heal = p->settings.self_heal;
+	opts.max_prune_percent = p->settings.max_prune_percent;
+	opts.allow_mass_delete = a.allow_mass_delete;
+	if ((rc = tp_plan_build(&plan, p, &recorded, &opts)) < 0)
+		goto done;
+	if ((rc = tp_plan_render(&out, plan, a.format,
+				 a.format == TP_RENDER_TEXT && use_color())) < 0)
+		goto done;
+	fwrite(out.ptr ? out.ptr : "", 1, out.len, stdout);
+	fflush(stdout);
+	if (plan->errors.len) {
+		rc = tp_error_set(TP_EINVALID, "the plan violates %zu lifecycle rule%s (see above)",
+				  plan->errors.len, plan->errors.len == 1 ? "" : "s");
+		goto done;
+	}
+	rc = a.detailed_exitcode && tp_plan_has_changes(plan) ? TP_EXIT_CHANGES : 0;
+done:
+	tp_buf_free(&out);
+	tp_plan_free(plan);
+	tp_state_resources_free(&recorded);
+	tp_state_close(st);
+	tp_pipeline_free(p);
+	tp_diags_free(&diags);
+	tp_tree_free(tree);
+	return rc;
+}

@@ -1,0 +1,200 @@
+/*
+ * state — the SQLite store: what Tapestry last applied, what it last observed, and the
+ * history of what it did. The only place in the code base that speaks SQL.
+ *
+ * One database file per pipeline installation, created mode 0600, WAL journal, foreign keys
+ * on, a busy timeout, and schema migrations keyed by PRAGMA user_version that run at open (a
+ * database written by a newer Tapestry is refused, never downgraded). Tables: resources,
+ * revisions, runs, journal, events, cache, lock, meta.
+ *
+ * Secrets never enter this store: applied specs keep ${secret:...} references as text, and
+ * resolved secret values are kept only as HMAC-SHA256 fingerprints keyed with the
+ * installation key (a separate 0600 file next to the database, see tp_state_secret_key).
+ *
+ * Ownership: every struct returned through `out` belongs to the caller and is released with
+ * its _free (which accepts NULL). json_t members are owned references.
+ *
+ * Threads: a handle is used by one thread at a time (its transaction depth is per handle).
+ * Threads that write concurrently open a handle each; SQLite serialises their writes, waiting
+ * up to the busy timeout. Every write fails with TP_ECONFLICT when another process holds the
+ * database locked past that timeout.
+ */
+#ifndef TP_STATE_H
+#define TP_STATE_H
+
+#include "../util/util.h"
+
+#define TP_STATE_SCHEMA_VERSION 1
+#define TP_STATE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer, then TP_ECONFLICT */
+
+typedef struct tp_state tp_state;
+
+typedef enum {
+	TP_STATE_READWRITE, /* create when missing (parent directory must exist), migrate */
+	TP_STATE_READONLY   /* never create or migrate; a missing file is TP_ENOTFOUND */
+} tp_state_mode;
+
+/*
+ * Opens the state database at path.
+ * Errors (message always names the path and says what to do):
+ *  - TP_ENOTFOUND: the parent directory does not exist (READWRITE), or the file does not
+ *    exist (READONLY: callers treat that as "nothing managed yet").
+ *  - TP_EINVALID: the file is not an SQLite database, or is one that Tapestry did not create
+ *    (foreign tables and no Tapestry meta row), or its schema is newer than this binary.
+ *  - TP_ECONFLICT: another process holds the database locked past the busy timeout.
+ * A failed open leaves the file byte-for-byte as it was.
+ */
+int tp_state_open(tp_state **out, const char *path, tp_state_mode mode);
+void tp_state_close(tp_state *s);
+const char *tp_state_path(const tp_state *s);
+
+/*
+ * Transactions (nestable: only the outermost begin/commit touch SQLite). The outermost begin
+ * takes the write lock at once (BEGIN IMMEDIATE; TP_ECONFLICT past the busy timeout). A
+ * rollback at an inner level cannot undo part of the work: it marks the transaction so that the
+ * outermost commit rolls everything back and fails (TP_ERROR). Commit without begin is
+ * TP_EINVALID. Do not hold a transaction across a provider call: see the journal below.
+ */
+int tp_state_begin(tp_state *s);
+int tp_state_commit(tp_state *s);
+void tp_state_rollback(tp_state *s);
+
+/*
+ * The installation key for secret fingerprints: 32 random bytes in "<path>.key" (mode 0600),
+ * created on first use in READWRITE mode. TP_ENOTFOUND in READONLY mode when absent.
+ */
+int tp_state_secret_key(tp_state *s, uint8_t out[32]);
+
+/* ---------------------------------------------------------------- resources */
+
+typedef struct {
+	char *address;       /* "kind/name" (primary key) */
+	char *kind;
+	char *name;
+	char *provider_id;   /* the object's id at the provider, or NULL */
+	json_t *applied;     /* normalised spec last applied; secret references as text */
+	json_t *secret_hashes; /* {"<spec path>": "<hex hmac>"} of resolved sensitive values */
+	json_t *outputs;     /* {"id": ..., "outputs.BucketName": ...}: feed references */
+	json_t *observed;    /* last observed live spec (normalised, masked) or NULL */
+	json_t *lifecycle;   /* {"prevent_destroy":b,"deletion":"delete"|"retain",
+				 "ignore_changes":[..]} as of last apply */
+	json_t *deps;        /* ["kind/name", ...] as of last apply: delete order */
+	char *spec_hash;     /* hex sha256 of the canonical applied spec */
+	char *status;        /* "ready", "failed", "drifted", "tainted", ... */
+	char *revision;      /* commit that was applied, or NULL */
+	int64_t created_ms;
+	int64_t updated_ms;
+	int64_t observed_ms; /* 0 when never observed */
+} tp_state_resource;
+
+typedef struct {
+	tp_state_resource *items;
+	size_t len;
+} tp_state_resources;
+
+/* Frees the members (not the struct itself, which is usually an array element). */
+void tp_state_resource_clear(tp_state_resource *r);
+void tp_state_resources_free(tp_state_resources *l);
+
+/* All resources, sorted by address. */
+int tp_state_resources_list(tp_state_resources *out, tp_state *s);
+/* TP_ENOTFOUND when absent. */
+int tp_state_resource_get(tp_state_resource *out, tp_state *s, const char *address);
+/* Insert or replace by address. address must be "<kind>/<name>" and status non-empty
+ * (TP_EINVALID). The store stamps the times from the util clock: created_ms is now for a new
+ * row and kept when the row exists, updated_ms is now; the caller's created_ms/updated_ms are
+ * ignored, its observed_ms is stored. NULL json members are stored as NULL (and read back as
+ * NULL; a json null reads back as json null). */
+int tp_state_resource_put(tp_state *s, const tp_state_resource *r);
+/* TP_ENOTFOUND when absent. */
+int tp_state_resource_delete(tp_state *s, const char *address);
+
+/* ---------------------------------------------------------------- revisions and runs */
+
+/* Records that a commit was seen (idempotent) and its outcome: result is "applied",
+ * "invalid", "failed", "skipped" (pipeline path untouched), ...; detail may be NULL. */
+int tp_state_revision_record(tp_state *s, const char *commit, const char *tree,
+			     const char *result, const char *detail);
+/* The most recently recorded revision with result "applied", or TP_ENOTFOUND. out is a new
+ * string. */
+int tp_state_revision_last_applied(char **out, tp_state *s);
+
+/* A run is one reconcile: trigger is "poll", "webhook", "drift", "cli", ... */
+int tp_state_run_begin(int64_t *out_id, tp_state *s, const char *revision, const char *trigger);
+/* result: "succeeded", "partial", "failed", "no-op"; counts e.g. {"created":1,...} or NULL.
+ * TP_ENOTFOUND for an unknown id, TP_EINVALID for a run that already ended. */
+int tp_state_run_end(tp_state *s, int64_t id, const char *result, const json_t *counts);
+/* Newest first, at most limit (> 0, else TP_EINVALID). A new array of objects:
+ *   {"id": int, "revision": str|null, "trigger": str, "started_ms": int (ms since the epoch),
+ *    "ended_ms": int|null (null while running), "result": str|null, "counts": object|null} */
+int tp_state_runs_list(json_t **out, tp_state *s, int limit);
+
+/* ---------------------------------------------------------------- journal */
+
+/*
+ * Write-ahead journal of provider calls: a row is committed (durably, outside any open
+ * transaction) BEFORE the write call and completed after it, so a crash leaves a "pending" row
+ * that start-up resolves by observing.
+ */
+typedef struct {
+	int64_t id;
+	int64_t run_id;
+	char *address;
+	char *action;   /* "create", "update", "delete", ... */
+	char *token;    /* idempotency token sent to the provider */
+	char *spec_hash;
+	char *status;   /* "pending", "done", "failed" */
+	int attempts;
+	char *error;
+	int64_t started_ms, ended_ms;
+} tp_journal_entry;
+
+void tp_journal_entry_clear(tp_journal_entry *e);
+
+/* Commits a "pending" row with attempts = 1 in its own transaction. Calling it while a
+ * transaction is open on s is a programming error: TP_EINVALID. TP_ENOTFOUND for an unknown
+ * run_id. */
+int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const char *address,
+			   const char *action, const char *token, const char *spec_hash);
+/* status "done" or "failed"; error may be NULL. Increments nothing. TP_ENOTFOUND for an
+ * unknown id, TP_EINVALID for an entry that is no longer pending (also for _attempt). */
+int tp_state_journal_complete(tp_state *s, int64_t id, const char *status, const char *error);
+/* Adds one to attempts (a retry of the same call with the same token). */
+int tp_state_journal_attempt(tp_state *s, int64_t id);
+/* Pending rows, oldest first. *out is an array of *n entries; free each with
+ * tp_journal_entry_clear and the array with free(). */
+int tp_state_journal_pending(tp_journal_entry **out, size_t *n, tp_state *s);
+
+/* ---------------------------------------------------------------- events */
+
+/* level: "info" | "warn" | "error"; type e.g. "drift", "applied", "invalid-revision". Never
+ * pass secret values. address and run_id (0) are optional. */
+int tp_state_event_add(tp_state *s, int64_t run_id, const char *address, const char *level,
+		       const char *type, const char *message);
+/* Newest first, at most limit (> 0); address filter optional (NULL: all). A new array of:
+ *   {"id": int, "ts_ms": int (ms since the epoch), "run": int|null, "address": str|null,
+ *    "level": str, "type": str, "message": str} */
+int tp_state_events_list(json_t **out, tp_state *s, const char *address, int limit);
+
+/* ---------------------------------------------------------------- cache */
+
+/* Cached JSON with a time to live (> 0) (e.g. discovered Airbyte catalogs). Time from util
+ * clock; an entry is expired once now >= put time + ttl. */
+int tp_state_cache_put(tp_state *s, const char *key, const json_t *value, int64_t ttl_ms);
+/* TP_ENOTFOUND when absent or expired. */
+int tp_state_cache_get(json_t **out, tp_state *s, const char *key);
+
+/* ---------------------------------------------------------------- lock */
+
+/*
+ * One controller per database: a single lock row with an owner string and a lease. acquire
+ * succeeds when the row is free, expired, or already ours (renewing it); otherwise
+ * TP_ECONFLICT with the holder and expiry in the message. Leases are judged with the util clock
+ * (expired once now >= acquire time + lease_ms). release deletes the row when owner holds it
+ * (even with an expired lease), succeeds when nobody holds it, and is TP_ECONFLICT when
+ * another owner does.
+ */
+int tp_state_lock_acquire(tp_state *s, const char *owner, int64_t lease_ms);
+int tp_state_lock_release(tp_state *s, const char *owner);
+
+#endif
