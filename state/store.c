@@ -587,6 +587,16 @@ int tp_state_open_timeout(tp_state **out, const char *path, tp_state_mode mode, 
 		rc = refuse_newer(s, version);
 		goto done;
 	}
+	if (kind == DB_OURS && version == 0) {
+		/* migration 1 writes the mark and the version in one transaction: a mark
+		 * without a version was not made by tapestry (or was edited by hand) */
+		rc = tp_error_set(TP_EINVALID,
+				  "state database %s has a Tapestry meta row but no schema version; "
+				  "it was not created by tapestry or was edited by hand: restore it "
+				  "from a backup or choose another state path",
+				  path);
+		goto done;
+	}
 	if (mode == TP_STATE_READONLY) {
 		if (kind == DB_EMPTY)
 			rc = tp_error_set(TP_ENOTFOUND,

@@ -165,6 +165,18 @@ Test(bad_open, schema_from_a_newer_tapestry)
 	done(&b);
 }
 
+Test(bad_open, a_tapestry_mark_without_a_schema_version)
+{
+	before b;
+	b.path = st_db_path(&b.dir);
+	sql_file(b.path, "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+			 "INSERT INTO meta VALUES ('application', 'tapestry');");
+	remember(&b);
+	expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID, "no schema version");
+	expect_refused(&b, TP_STATE_READONLY, TP_EINVALID, "no schema version");
+	done(&b);
+}
+
 Test(bad_open, a_real_database_upgraded_by_a_newer_tapestry)
 {
 	/* our own file, then bumped as a future migration would: still refused untouched */

@@ -174,32 +174,6 @@ Test(store, readonly_on_an_empty_file_is_not_found)
 	free(dir);
 }
 
-Test(store, readonly_refuses_an_older_schema)
-{
-	/* a Tapestry mark at user_version 0 stands for "an older schema" until there is one */
-	char *dir = NULL, *path = st_db_path(&dir);
-	tp_state *s = NULL;
-	sqlite3 *db = NULL;
-	size_t len = 0;
-	char *before;
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db,
-				  "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
-				  "INSERT INTO meta VALUES ('application', 'tapestry');",
-				  NULL, NULL, NULL),
-		     SQLITE_OK);
-	sqlite3_close(db);
-	before = st_read_all(path, &len);
-	cr_assert_eq(tp_state_open(&s, path, TP_STATE_READONLY), TP_EINVALID);
-	st_assert_msg("run a read-write command");
-	cr_assert_null(s);
-	st_assert_same_bytes(path, before, len);
-	free(before);
-	free(path);
-	ts_rmtree(dir);
-	free(dir);
-}
-
 Test(store, transactions_nest_and_commit_once)
 {
 	char *dir = NULL, *path = st_db_path(&dir);
