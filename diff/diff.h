@@ -70,8 +70,10 @@ typedef struct {
 	tp_change *drift;      /* live vs applied: changes made outside Tapestry */
 	size_t ndrift;
 	bool drift_corrected;  /* self_heal folded the drift into this action */
-	json_t *before;        /* redacted last applied spec (NULL for create) */
-	json_t *after;         /* redacted desired spec, unknowns marked (NULL for delete/forget) */
+	json_t *before;        /* redacted last applied spec (NULL for create, and for a no-op
+				  without drift: nothing to show) */
+	json_t *after;         /* redacted desired spec, unknowns marked (NULL for delete/forget
+				  and for a no-op without drift) */
 	tp_strlist sensitive_paths;
 	json_t *details;       /* provider details (e.g. change-set resource changes) or NULL */
 	size_t *deps;          /* indices of entries that must complete first */

@@ -563,6 +563,24 @@ static char *replace_reason(const changes *ch)
 	}
 }
 
+/* Outputs known before apply: what the kind predicts, plus every declared output that
+ * simply repeats a top-level spec field of the same name (an object's name, a schema's
+ * database), so a plan shows LOADER rather than "(known after apply)" for a new role. */
+static json_t *predict_outputs(const tp_kind *k, const json_t *spec)
+{
+	json_t *out = k->predict_outputs ? k->predict_outputs(spec) : json_object();
+	for (size_t i = 0; k->outputs && k->outputs[i]; i++) {
+		const char *o = k->outputs[i];
+		json_t *v;
+		if (o[0] == '~' || strchr(o, '.') || json_object_get(out, o))
+			continue;
+		v = json_object_get(spec, o);
+		if (json_is_string(v) || json_is_integer(v))
+			json_object_set(out, o, v);
+	}
+	return out;
+}
+
 /* Whether the desired spec holds a resource reference at (or under) path. */
 static bool path_has_ref(const tp_resource *r, const char *path)
 {
@@ -588,8 +606,7 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 
 		if (r->kind->normalise)
 			r->kind->normalise(desired);
-		if (r->kind->predict_outputs)
-			predicted[i] = r->kind->predict_outputs(desired);
+		predicted[i] = predict_outputs(r->kind, desired);
 		entry_ctx_init(&c, r->kind, r, sr);
 		e->address = tp_strdup(r->address);
 		e->kind = r->kind;
@@ -661,6 +678,12 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 		}
 		take_changes(&e->changes, &e->nchanges, &ch);
 		take_changes(&e->drift, &e->ndrift, &dr);
+		if (e->action == TP_ACTION_NOOP && e->ndrift == 0) {
+			/* in sync: nothing to show, and large pipelines are mostly this */
+			json_decref(e->before);
+			json_decref(e->after);
+			e->before = e->after = NULL;
+		}
 next:
 		json_decref(desired);
 		tp_strlist_free(&c.sensitive);

@@ -58,8 +58,6 @@ typedef struct {
 	} *pdeps;
 	size_t npdeps, cappdeps;
 	tp_strlist failed; /* addresses of documents that did not load (no cascading errors) */
-	tp_yfile **files; /* kept until resolution is done, for positions */
-	size_t nfiles;
 } loader;
 
 static bool valid_name(const char *s)
@@ -548,9 +546,8 @@ static void load_resource_file(loader *L, const char *rel)
 		if (yf->docs[i] && !tp_ynode_is_null(yf->docs[i]))
 			load_document(L, rel, yf->docs[i]);
 	}
-	L->files = tp_realloc(L->files, (L->nfiles + 1) * sizeof(*L->files));
-	L->files[L->nfiles++] = yf;
-	yf = NULL;
+	/* the node tree is not needed past this point: resources keep the positions they need,
+	 * so a large pipeline never holds every file's tree at once */
 done:
 	tp_yfile_free(yf);
 	tp_buf_free(&text);
@@ -653,6 +650,25 @@ static void resolve_graph(loader *L, size_t *old_to_new)
 			free(addr);
 		}
 	}
+	/* A secret read from an SSM parameter that this pipeline itself manages depends on
+	 * that parameter: it must exist before anything reads it. */
+	for (size_t i = 0; i < p->nresources; i++) {
+		tp_resource *r = &p->resources[i];
+		for (size_t k = 0; k < r->nrefs; k++) {
+			const tp_ref *ref = &r->refs[k];
+			if (ref->type != TP_REF_SECRET || strcmp(ref->scheme, "ssm") != 0)
+				continue;
+			for (size_t j = 0; j < p->nresources; j++) {
+				const char *pname;
+				if (j == i || strcmp(p->resources[j].kind->name,
+						     "aws.ssm_parameter") != 0)
+					continue;
+				pname = tp_json_get_str(p->resources[j].spec, "name");
+				if (pname && strcmp(pname, ref->location) == 0)
+					add_dep(r, j);
+			}
+		}
+	}
 	for (size_t i = 0; i < L->npdeps; i++) {
 		struct pending_dep *pd = &L->pdeps[i];
 		tp_resource *r = &p->resources[old_to_new[pd->res]];
@@ -750,9 +766,6 @@ static void loader_free(loader *L)
 	}
 	free(L->pdeps);
 	tp_strlist_free(&L->failed);
-	for (size_t i = 0; i < L->nfiles; i++)
-		tp_yfile_free(L->files[i]);
-	free(L->files);
 }
 
 /* Sorts resources by address, reports duplicates, and remaps pending depends_on indices. */

@@ -28,7 +28,8 @@ int tp_state_cache_put(tp_state *s, const char *key, const json_t *value, int64_
 	if (!key || !*key || !value)
 		return tp_error_set(TP_EINVALID, "state: a cache entry needs a key and a value");
 	if (ttl_ms <= 0)
-		return tp_error_set(TP_EINVALID, "state: cache entry %s: ttl must be positive", key);
+		return tp_error_set(TP_EINVALID, "state: cache entry %s: ttl must be positive",
+				    key);
 	rc = tp_state_begin(s);
 	if (rc < 0)
 		goto done;
@@ -93,7 +94,8 @@ int tp_state_cache_get(json_t **out, tp_state *s, const char *key)
 		row = tp_sprintf("cache entry %s", key);
 		rc = tp_state_column_json(out, s, st, 0, row);
 	} else if (src == SQLITE_DONE) {
-		rc = tp_error_set(TP_ENOTFOUND, "state: no cache entry %s (absent or expired)", key);
+		rc =
+		    tp_error_set(TP_ENOTFOUND, "state: no cache entry %s (absent or expired)", key);
 	} else {
 		rc = tp_state_fail(s, src, "read cache entry %s", key);
 	}
@@ -145,7 +147,8 @@ int tp_state_lock_acquire(tp_state *s, const char *owner, int64_t lease_ms)
 	if (!owner || !*owner)
 		return tp_error_set(TP_EINVALID, "state: the lock needs an owner");
 	if (lease_ms <= 0)
-		return tp_error_set(TP_EINVALID, "state: lock lease for %s must be positive", owner);
+		return tp_error_set(TP_EINVALID, "state: lock lease for %s must be positive",
+				    owner);
 	rc = tp_state_begin(s);
 	if (rc < 0)
 		goto done;

@@ -77,8 +77,8 @@ done:
 
 /* ---------------------------------------------------------------- revisions */
 
-int tp_state_revision_record(tp_state *s, const char *commit, const char *tree,
-			     const char *result, const char *detail)
+int tp_state_revision_record(tp_state *s, const char *commit, const char *tree, const char *result,
+			     const char *detail)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, brc = SQLITE_OK;
@@ -86,13 +86,13 @@ int tp_state_revision_record(tp_state *s, const char *commit, const char *tree,
 	if (!commit || !*commit || !result || !*result)
 		return tp_error_set(TP_EINVALID, "state: a revision needs a commit and a result");
 	rc = tp_state_prepare(
-		&st, s,
-		"INSERT INTO revisions (commit_id, tree, first_seen_ms, updated_ms, seq, result, "
-		"detail) VALUES (?1, ?2, ?3, ?3, "
-		"(SELECT coalesce(max(seq), 0) + 1 FROM revisions), ?4, ?5) "
-		"ON CONFLICT (commit_id) DO UPDATE SET "
-		"tree = coalesce(excluded.tree, revisions.tree), updated_ms = excluded.updated_ms, "
-		"seq = excluded.seq, result = excluded.result, detail = excluded.detail");
+	    &st, s,
+	    "INSERT INTO revisions (commit_id, tree, first_seen_ms, updated_ms, seq, result, "
+	    "detail) VALUES (?1, ?2, ?3, ?3, "
+	    "(SELECT coalesce(max(seq), 0) + 1 FROM revisions), ?4, ?5) "
+	    "ON CONFLICT (commit_id) DO UPDATE SET "
+	    "tree = coalesce(excluded.tree, revisions.tree), updated_ms = excluded.updated_ms, "
+	    "seq = excluded.seq, result = excluded.result, detail = excluded.detail");
 	if (rc < 0)
 		goto done;
 	tp_state_bind_text(&brc, st, 1, commit);
@@ -219,14 +219,13 @@ int tp_state_runs_list(json_t **out, tp_state *s, int limit)
 		if (rc < 0)
 			goto done;
 		json_array_append_new(
-			list, json_pack("{s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "id",
-					(json_int_t)sqlite3_column_int64(st, 0), "revision",
-					column_str_or_null(st, 1), "trigger",
-					column_str_or_null(st, 2), "started_ms",
-					(json_int_t)sqlite3_column_int64(st, 3), "ended_ms",
-					column_int_or_null(st, 4), "result",
-					column_str_or_null(st, 5), "counts",
-					counts ? counts : json_null()));
+		    list,
+		    json_pack("{s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "id",
+			      (json_int_t)sqlite3_column_int64(st, 0), "revision",
+			      column_str_or_null(st, 1), "trigger", column_str_or_null(st, 2),
+			      "started_ms", (json_int_t)sqlite3_column_int64(st, 3), "ended_ms",
+			      column_int_or_null(st, 4), "result", column_str_or_null(st, 5),
+			      "counts", counts ? counts : json_null()));
 	}
 	if (src != SQLITE_DONE)
 		rc = tp_state_fail(s, src, "list runs");
@@ -270,8 +269,8 @@ int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const c
 				    "the provider call)",
 				    address ? address : "(null)");
 	if (!address || !*address || !action || !*action || !token || !*token)
-		return tp_error_set(TP_EINVALID,
-				    "state: a journal entry needs an address, an action and a token");
+		return tp_error_set(
+		    TP_EINVALID, "state: a journal entry needs an address, an action and a token");
 	rc = tp_state_prepare(&st, s,
 			      "INSERT INTO journal (run_id, address, action, token, spec_hash, "
 			      "status, attempts, started_ms) "
@@ -473,14 +472,13 @@ int tp_state_events_list(json_t **out, tp_state *s, const char *address, int lim
 	list = json_array();
 	while ((src = sqlite3_step(st)) == SQLITE_ROW)
 		json_array_append_new(
-			list, json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "id",
-					(json_int_t)sqlite3_column_int64(st, 0), "ts_ms",
-					(json_int_t)sqlite3_column_int64(st, 1), "run",
-					column_int_or_null(st, 2), "address",
-					column_str_or_null(st, 3), "level",
-					column_str_or_null(st, 4), "type",
-					column_str_or_null(st, 5), "message",
-					column_str_or_null(st, 6)));
+		    list,
+		    json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "id",
+			      (json_int_t)sqlite3_column_int64(st, 0), "ts_ms",
+			      (json_int_t)sqlite3_column_int64(st, 1), "run",
+			      column_int_or_null(st, 2), "address", column_str_or_null(st, 3),
+			      "level", column_str_or_null(st, 4), "type", column_str_or_null(st, 5),
+			      "message", column_str_or_null(st, 6)));
 	if (src != SQLITE_DONE)
 		rc = tp_state_fail(s, src, "list events");
 done:

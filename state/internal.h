@@ -15,9 +15,9 @@ struct tp_state {
 	sqlite3 *db;
 	char *path;
 	tp_state_mode mode;
-	int busy_ms;   /* the busy timeout in force, quoted in "locked" messages */
-	int depth;     /* tp_state_begin nesting; only depth 0 <-> 1 touches SQLite */
-	bool doomed;   /* an inner tp_state_rollback happened: the outer commit must roll back */
+	int busy_ms; /* the busy timeout in force, quoted in "locked" messages */
+	int depth;   /* tp_state_begin nesting; only depth 0 <-> 1 touches SQLite */
+	bool doomed; /* an inner tp_state_rollback happened: the outer commit must roll back */
 	bool key_loaded;
 	uint8_t key[32];
 };

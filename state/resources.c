@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESOURCE_COLUMNS                                                                       \
+#define RESOURCE_COLUMNS                                                                           \
 	"address, kind, name, provider_id, applied, secret_hashes, outputs, observed, lifecycle, " \
 	"deps, spec_hash, status, revision, created_ms, updated_ms, observed_ms"
 
@@ -90,7 +90,8 @@ int tp_state_resources_list(tp_state_resources *out, tp_state *s)
 
 	out->items = NULL;
 	out->len = 0;
-	rc = tp_state_prepare(&st, s, "SELECT " RESOURCE_COLUMNS " FROM resources ORDER BY address");
+	rc =
+	    tp_state_prepare(&st, s, "SELECT " RESOURCE_COLUMNS " FROM resources ORDER BY address");
 	if (rc < 0)
 		goto done;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -122,7 +123,8 @@ int tp_state_resource_get(tp_state_resource *out, tp_state *s, const char *addre
 	memset(out, 0, sizeof(*out));
 	if (!address)
 		return tp_error_set(TP_EINVALID, "state: resource_get needs an address");
-	rc = tp_state_prepare(&st, s, "SELECT " RESOURCE_COLUMNS " FROM resources WHERE address = ?1");
+	rc = tp_state_prepare(&st, s,
+			      "SELECT " RESOURCE_COLUMNS " FROM resources WHERE address = ?1");
 	if (rc < 0)
 		goto done;
 	tp_state_bind_text(&brc, st, 1, address);
@@ -175,18 +177,19 @@ int tp_state_resource_put(tp_state *s, const tp_state_resource *r)
 	if (rc < 0)
 		return rc;
 	/* one statement, so the created_ms of an existing row is kept atomically */
-	rc = tp_state_prepare(&st, s,
-			      "INSERT INTO resources (" RESOURCE_COLUMNS ") "
-			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-			      "?14, ?15) "
-			      "ON CONFLICT (address) DO UPDATE SET "
-			      "kind = excluded.kind, name = excluded.name, "
-			      "provider_id = excluded.provider_id, applied = excluded.applied, "
-			      "secret_hashes = excluded.secret_hashes, outputs = excluded.outputs, "
-			      "observed = excluded.observed, lifecycle = excluded.lifecycle, "
-			      "deps = excluded.deps, spec_hash = excluded.spec_hash, "
-			      "status = excluded.status, revision = excluded.revision, "
-			      "updated_ms = excluded.updated_ms, observed_ms = excluded.observed_ms");
+	rc = tp_state_prepare(
+	    &st, s,
+	    "INSERT INTO resources (" RESOURCE_COLUMNS ") "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?14, ?15) "
+	    "ON CONFLICT (address) DO UPDATE SET "
+	    "kind = excluded.kind, name = excluded.name, "
+	    "provider_id = excluded.provider_id, applied = excluded.applied, "
+	    "secret_hashes = excluded.secret_hashes, outputs = excluded.outputs, "
+	    "observed = excluded.observed, lifecycle = excluded.lifecycle, "
+	    "deps = excluded.deps, spec_hash = excluded.spec_hash, "
+	    "status = excluded.status, revision = excluded.revision, "
+	    "updated_ms = excluded.updated_ms, observed_ms = excluded.observed_ms");
 	if (rc < 0)
 		goto done;
 	tp_state_bind_text(&brc, st, 1, r->address);

@@ -38,10 +38,12 @@ typedef enum {
  * Opens the state database at path.
  * Errors (message always names the path and says what to do):
  *  - TP_ENOTFOUND: the parent directory does not exist (READWRITE), or the file does not
- *    exist (READONLY: callers treat that as "nothing managed yet").
+ *    exist or is still empty (READONLY: callers treat that as "nothing managed yet").
  *  - TP_EINVALID: the file is not an SQLite database, or is one that Tapestry did not create
- *    (foreign tables and no Tapestry meta row), or its schema is newer than this binary.
- *  - TP_ECONFLICT: another process holds the database locked past the busy timeout.
+ *    (foreign tables and no Tapestry meta row), or its schema is newer than this binary; in
+ *    READONLY mode also a schema older than this binary (a read-write open migrates it).
+ *  - TP_ECONFLICT: another process holds the database locked past the busy timeout (a
+ *    READWRITE open takes the write lock briefly, to migrate or to check there is nothing to).
  * A failed open leaves the file byte-for-byte as it was.
  */
 int tp_state_open(tp_state **out, const char *path, tp_state_mode mode);

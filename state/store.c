@@ -37,102 +37,109 @@ typedef struct {
 	const char *sql;
 } migration;
 
+/* The schema reads best laid out as the SQL it is. */
+/* clang-format off */
+/* Version 1: the initial schema. */
+static const char migration_1[] =
+	"CREATE TABLE meta ("
+	"  key   TEXT PRIMARY KEY NOT NULL,"
+	"  value TEXT NOT NULL"
+	");"
+	"INSERT INTO meta (key, value) VALUES ('application', 'tapestry');"
+
+	/* last applied and last observed state, one row per managed object */
+	"CREATE TABLE resources ("
+	"  address       TEXT PRIMARY KEY NOT NULL," /* kind/name */
+	"  kind          TEXT NOT NULL,"
+	"  name          TEXT NOT NULL,"
+	"  provider_id   TEXT,"
+	"  applied       TEXT," /* canonical JSON text, NULL for a NULL json_t */
+	"  secret_hashes TEXT,"
+	"  outputs       TEXT,"
+	"  observed      TEXT,"
+	"  lifecycle     TEXT,"
+	"  deps          TEXT,"
+	"  spec_hash     TEXT,"
+	"  status        TEXT NOT NULL,"
+	"  revision      TEXT,"
+	"  created_ms    INTEGER NOT NULL,"
+	"  updated_ms    INTEGER NOT NULL,"
+	"  observed_ms   INTEGER NOT NULL DEFAULT 0"
+	");"
+
+	/* every commit seen; seq orders "newest" without depending on distinct clock ticks */
+	"CREATE TABLE revisions ("
+	"  commit_id     TEXT PRIMARY KEY NOT NULL,"
+	"  tree          TEXT,"
+	"  first_seen_ms INTEGER NOT NULL,"
+	"  updated_ms    INTEGER NOT NULL,"
+	"  seq           INTEGER NOT NULL,"
+	"  result        TEXT NOT NULL,"
+	"  detail        TEXT"
+	");"
+	"CREATE INDEX revisions_by_result ON revisions (result, seq);"
+
+	"CREATE TABLE runs ("
+	"  id           INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  revision     TEXT,"
+	"  triggered_by TEXT NOT NULL,"
+	"  started_ms   INTEGER NOT NULL,"
+	"  ended_ms     INTEGER," /* NULL while running */
+	"  result       TEXT,"
+	"  counts       TEXT"
+	");"
+
+	/* write-ahead journal of provider calls */
+	"CREATE TABLE journal ("
+	"  id         INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  run_id     INTEGER NOT NULL REFERENCES runs (id),"
+	"  address    TEXT NOT NULL,"
+	"  action     TEXT NOT NULL,"
+	"  token      TEXT NOT NULL,"
+	"  spec_hash  TEXT,"
+	"  status     TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),"
+	"  attempts   INTEGER NOT NULL DEFAULT 1,"
+	"  error      TEXT,"
+	"  started_ms INTEGER NOT NULL,"
+	"  ended_ms   INTEGER"
+	");"
+	"CREATE INDEX journal_by_status ON journal (status, id);"
+	"CREATE INDEX journal_by_run ON journal (run_id);"
+
+	"CREATE TABLE events ("
+	"  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts_ms   INTEGER NOT NULL,"
+	"  run_id  INTEGER REFERENCES runs (id)," /* NULL: not tied to a run */
+	"  address TEXT,"
+	"  level   TEXT NOT NULL CHECK (level IN ('info', 'warn', 'error')),"
+	"  type    TEXT NOT NULL,"
+	"  message TEXT NOT NULL"
+	");"
+	"CREATE INDEX events_by_address ON events (address, id);"
+	"CREATE INDEX events_by_run ON events (run_id);"
+
+	"CREATE TABLE cache ("
+	"  key        TEXT PRIMARY KEY NOT NULL,"
+	"  value      TEXT NOT NULL,"
+	"  expires_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX cache_by_expiry ON cache (expires_ms);"
+
+	/* one controller per database: a single row with a lease */
+	"CREATE TABLE lock ("
+	"  id          INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  owner       TEXT NOT NULL,"
+	"  acquired_ms INTEGER NOT NULL,"
+	"  expires_ms  INTEGER NOT NULL"
+	");"
+
+	"PRAGMA application_id = 1414550356;" /* 'TPST', for file(1) and friends */
+	"PRAGMA user_version = 1;";
+
 static const migration migrations[] = {
-	{1, "CREATE TABLE meta ("
-	    "  key   TEXT PRIMARY KEY NOT NULL,"
-	    "  value TEXT NOT NULL"
-	    ");"
-	    "INSERT INTO meta (key, value) VALUES ('application', 'tapestry');"
-
-	    /* last applied and last observed state, one row per managed object */
-	    "CREATE TABLE resources ("
-	    "  address       TEXT PRIMARY KEY NOT NULL," /* kind/name */
-	    "  kind          TEXT NOT NULL,"
-	    "  name          TEXT NOT NULL,"
-	    "  provider_id   TEXT,"
-	    "  applied       TEXT," /* canonical JSON text, NULL for a NULL json_t */
-	    "  secret_hashes TEXT,"
-	    "  outputs       TEXT,"
-	    "  observed      TEXT,"
-	    "  lifecycle     TEXT,"
-	    "  deps          TEXT,"
-	    "  spec_hash     TEXT,"
-	    "  status        TEXT NOT NULL,"
-	    "  revision      TEXT,"
-	    "  created_ms    INTEGER NOT NULL,"
-	    "  updated_ms    INTEGER NOT NULL,"
-	    "  observed_ms   INTEGER NOT NULL DEFAULT 0"
-	    ");"
-
-	    /* every commit seen; seq orders "newest" without depending on distinct clock ticks */
-	    "CREATE TABLE revisions ("
-	    "  commit_id     TEXT PRIMARY KEY NOT NULL,"
-	    "  tree          TEXT,"
-	    "  first_seen_ms INTEGER NOT NULL,"
-	    "  updated_ms    INTEGER NOT NULL,"
-	    "  seq           INTEGER NOT NULL,"
-	    "  result        TEXT NOT NULL,"
-	    "  detail        TEXT"
-	    ");"
-	    "CREATE INDEX revisions_by_result ON revisions (result, seq);"
-
-	    "CREATE TABLE runs ("
-	    "  id           INTEGER PRIMARY KEY AUTOINCREMENT,"
-	    "  revision     TEXT,"
-	    "  triggered_by TEXT NOT NULL,"
-	    "  started_ms   INTEGER NOT NULL,"
-	    "  ended_ms     INTEGER," /* NULL while running */
-	    "  result       TEXT,"
-	    "  counts       TEXT"
-	    ");"
-
-	    /* write-ahead journal of provider calls */
-	    "CREATE TABLE journal ("
-	    "  id         INTEGER PRIMARY KEY AUTOINCREMENT,"
-	    "  run_id     INTEGER NOT NULL REFERENCES runs (id),"
-	    "  address    TEXT NOT NULL,"
-	    "  action     TEXT NOT NULL,"
-	    "  token      TEXT NOT NULL,"
-	    "  spec_hash  TEXT,"
-	    "  status     TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),"
-	    "  attempts   INTEGER NOT NULL DEFAULT 1,"
-	    "  error      TEXT,"
-	    "  started_ms INTEGER NOT NULL,"
-	    "  ended_ms   INTEGER"
-	    ");"
-	    "CREATE INDEX journal_by_status ON journal (status, id);"
-	    "CREATE INDEX journal_by_run ON journal (run_id);"
-
-	    "CREATE TABLE events ("
-	    "  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
-	    "  ts_ms   INTEGER NOT NULL,"
-	    "  run_id  INTEGER REFERENCES runs (id)," /* NULL: not tied to a run */
-	    "  address TEXT,"
-	    "  level   TEXT NOT NULL CHECK (level IN ('info', 'warn', 'error')),"
-	    "  type    TEXT NOT NULL,"
-	    "  message TEXT NOT NULL"
-	    ");"
-	    "CREATE INDEX events_by_address ON events (address, id);"
-	    "CREATE INDEX events_by_run ON events (run_id);"
-
-	    "CREATE TABLE cache ("
-	    "  key        TEXT PRIMARY KEY NOT NULL,"
-	    "  value      TEXT NOT NULL,"
-	    "  expires_ms INTEGER NOT NULL"
-	    ");"
-	    "CREATE INDEX cache_by_expiry ON cache (expires_ms);"
-
-	    /* one controller per database: a single row with a lease */
-	    "CREATE TABLE lock ("
-	    "  id          INTEGER PRIMARY KEY CHECK (id = 1),"
-	    "  owner       TEXT NOT NULL,"
-	    "  acquired_ms INTEGER NOT NULL,"
-	    "  expires_ms  INTEGER NOT NULL"
-	    ");"
-
-	    "PRAGMA application_id = 1414550356;" /* 'TPST', for file(1) and friends */
-	    "PRAGMA user_version = 1;"},
+	{1, migration_1},
 };
+/* clang-format on */
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -169,9 +176,9 @@ int tp_state_fail(tp_state *s, int rc, const char *fmt, ...)
 				    "touch it: move it away or choose another state path",
 				    s->path, msg);
 	case SQLITE_CORRUPT:
-		return tp_error_set(TP_EINVALID,
-				    "state database %s is corrupt (%s: %s); restore it from a backup",
-				    s->path, what, msg);
+		return tp_error_set(
+		    TP_EINVALID, "state database %s is corrupt (%s: %s); restore it from a backup",
+		    s->path, what, msg);
 	case SQLITE_CONSTRAINT:
 	case SQLITE_MISMATCH:
 	case SQLITE_RANGE:
@@ -185,8 +192,7 @@ int tp_state_fail(tp_state *s, int rc, const char *fmt, ...)
 	case SQLITE_PERM:
 	case SQLITE_READONLY:
 		return tp_error_set(TP_EIO, "state database %s: %s: %s", s->path, what, msg);
-	default:
-		return tp_error_set(TP_ERROR, "state database %s: %s: %s", s->path, what, msg);
+	default: return tp_error_set(TP_ERROR, "state database %s: %s: %s", s->path, what, msg);
 	}
 }
 
@@ -196,7 +202,8 @@ int tp_state_prepare(sqlite3_stmt **out, tp_state *s, const char *sql)
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(*out);
 		*out = NULL;
-		return tp_state_fail(s, rc, "prepare a statement");
+		/* the SQL is a constant of ours (values are always bound): safe to quote */
+		return tp_state_fail(s, rc, "prepare \"%.60s...\"", sql);
 	}
 	return 0;
 }
@@ -308,9 +315,10 @@ static int classify(db_kind *out, int64_t *version, tp_state *s)
 	int rc, src;
 
 	*out = DB_FOREIGN;
-	rc = read_int(&objects, s,
-		      "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-		      "read the schema");
+	rc = read_int(
+	    &objects, s,
+	    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+	    "read the schema");
 	if (rc < 0)
 		goto done;
 	rc = read_int(version, s, "PRAGMA user_version", "read the schema version");
@@ -350,17 +358,20 @@ static int check_parent_dir(const char *path)
 
 	if (stat(dir, &st) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			rc = tp_error_set(TP_ENOTFOUND,
-					  "state database %s: directory %s does not exist; create it "
-					  "(e.g. mkdir -p %s) or choose another state path",
-					  path, dir, dir);
+			rc = tp_error_set(
+			    TP_ENOTFOUND,
+			    "state database %s: directory %s does not exist; create it "
+			    "(e.g. mkdir -p %s) or choose another state path",
+			    path, dir, dir);
 		else
-			rc = tp_error_set(TP_EIO, "state database %s: cannot reach directory %s: %s",
-					  path, dir, strerror(errno));
+			rc =
+			    tp_error_set(TP_EIO, "state database %s: cannot reach directory %s: %s",
+					 path, dir, strerror(errno));
 	} else if (!S_ISDIR(st.st_mode)) {
-		rc = tp_error_set(TP_ENOTFOUND,
-				  "state database %s: %s is not a directory; choose another state path",
-				  path, dir);
+		rc = tp_error_set(
+		    TP_ENOTFOUND,
+		    "state database %s: %s is not a directory; choose another state path", path,
+		    dir);
 	}
 	free(copy);
 	return rc;
@@ -424,10 +435,11 @@ static int set_wal(tp_state *s)
 	/* the pragma answers with the mode in force, which stays the old one when it cannot
 	 * switch (e.g. another connection holds the file in rollback mode) */
 	if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
-		rc = tp_error_set(TP_ECONFLICT,
-				  "state database %s: cannot switch to WAL journal mode (still %s); "
-				  "is another process using it?",
-				  s->path, (const char *)sqlite3_column_text(st, 0));
+		rc =
+		    tp_error_set(TP_ECONFLICT,
+				 "state database %s: cannot switch to WAL journal mode (still %s); "
+				 "is another process using it?",
+				 s->path, (const char *)sqlite3_column_text(st, 0));
 done:
 	sqlite3_finalize(st);
 	return rc;
@@ -464,10 +476,11 @@ static int migrate(tp_state *s)
 		if (rc < 0)
 			goto done;
 		if (after != migrations[i].version) {
-			rc = tp_error_set(TP_ERROR,
-					  "state database %s: migration %d left user_version at %lld "
-					  "(programming error)",
-					  s->path, migrations[i].version, (long long)after);
+			rc = tp_error_set(
+			    TP_ERROR,
+			    "state database %s: migration %d left user_version at %lld "
+			    "(programming error)",
+			    s->path, migrations[i].version, (long long)after);
 			goto done;
 		}
 	}
@@ -512,10 +525,80 @@ static int configure(tp_state *s)
 	return rc;
 }
 
+/* Everything about the path before SQLite sees it: the directory exists, the file is a regular
+ * file, and in READWRITE mode a missing file is created 0600 (*created says we made it). */
+static int prepare_path(bool *created, const char *path, tp_state_mode mode)
+{
+	struct stat st;
+	int rc = 0;
+
+	*created = false;
+	if (mode == TP_STATE_READWRITE) {
+		rc = check_parent_dir(path);
+		if (rc < 0)
+			return rc;
+	}
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT)
+			return tp_error_set(TP_EIO, "state database %s: %s", path, strerror(errno));
+		if (mode == TP_STATE_READONLY)
+			return tp_error_set(
+			    TP_ENOTFOUND,
+			    "state database %s does not exist (nothing applied yet); "
+			    "a read-write command creates it",
+			    path);
+		return create_file(created, path);
+	}
+	if (!S_ISREG(st.st_mode))
+		return tp_error_set(TP_EINVALID,
+				    "state database %s is not a regular file; choose another state "
+				    "path",
+				    path);
+	return 0;
+}
+
+/* Refuses what classify found unless it is ours at a version this mode can use (or empty, in
+ * READWRITE mode). Writes nothing. */
+static int check_usable(tp_state *s, db_kind kind, int64_t version)
+{
+	if (kind == DB_FOREIGN)
+		return tp_error_set(TP_EINVALID,
+				    "state database %s is an SQLite database that Tapestry did not "
+				    "create (it has no Tapestry meta row); refusing to modify it: "
+				    "choose another state path",
+				    s->path);
+	if (kind == DB_OURS && version > TP_STATE_SCHEMA_VERSION)
+		return refuse_newer(s, version);
+	/* migration 1 writes the mark and the version in one transaction: a mark without a
+	 * version was not made by tapestry (or was edited by hand) */
+	if (kind == DB_OURS && version == 0)
+		return tp_error_set(
+		    TP_EINVALID,
+		    "state database %s has a Tapestry meta row but no schema "
+		    "version; it was not created by tapestry or was edited by hand: "
+		    "restore it from a backup or choose another state path",
+		    s->path);
+	if (s->mode == TP_STATE_READONLY && kind == DB_EMPTY)
+		return tp_error_set(
+		    TP_ENOTFOUND,
+		    "state database %s is empty (nothing applied yet); a read-write "
+		    "command initialises it",
+		    s->path);
+	if (s->mode == TP_STATE_READONLY && version != TP_STATE_SCHEMA_VERSION)
+		return tp_error_set(
+		    TP_EINVALID,
+		    "state database %s has schema %lld but this binary reads schema "
+		    "%d; run a read-write command (tapestry apply or run) once to "
+		    "migrate it",
+		    s->path, (long long)version, TP_STATE_SCHEMA_VERSION);
+	return 0;
+}
+
 int tp_state_open_timeout(tp_state **out, const char *path, tp_state_mode mode, int busy_ms)
 {
 	tp_state *s = NULL;
-	bool created = false;
+	bool created = false, wal_pending = false;
+	char *wal_path = NULL;
 	db_kind kind = DB_FOREIGN;
 	int64_t version = 0;
 	struct stat st;
@@ -529,33 +612,11 @@ int tp_state_open_timeout(tp_state **out, const char *path, tp_state_mode mode, 
 	s->mode = mode;
 	s->busy_ms = busy_ms;
 
-	if (mode == TP_STATE_READWRITE) {
-		rc = check_parent_dir(path);
-		if (rc < 0)
-			goto done;
-	}
-	if (stat(path, &st) != 0) {
-		if (errno != ENOENT) {
-			rc = tp_error_set(TP_EIO, "state database %s: %s", path, strerror(errno));
-			goto done;
-		}
-		if (mode == TP_STATE_READONLY) {
-			rc = tp_error_set(TP_ENOTFOUND,
-					  "state database %s does not exist (nothing applied yet); "
-					  "a read-write command creates it",
-					  path);
-			goto done;
-		}
-		rc = create_file(&created, path);
-		if (rc < 0)
-			goto done;
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = tp_error_set(TP_EINVALID,
-				  "state database %s is not a regular file; choose another state path",
-				  path);
+	rc = prepare_path(&created, path, mode);
+	if (rc < 0)
 		goto done;
-	}
-
+	wal_path = tp_sprintf("%s-wal", path);
+	wal_pending = stat(wal_path, &st) == 0 && st.st_size > 0;
 	flags = (mode == TP_STATE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 		SQLITE_OPEN_NOMUTEX;
 	src = sqlite3_open_v2(path, &s->db, flags, NULL);
@@ -570,48 +631,20 @@ int tp_state_open_timeout(tp_state **out, const char *path, tp_state_mode mode, 
 				  path);
 		goto done;
 	}
+	/* a WAL with frames in it may belong to somebody else's database: closing after a
+	 * refused open must not checkpoint it into the file (an empty WAL is merely removed) */
+	if (wal_pending)
+		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	rc = configure(s);
 	if (rc == 0)
 		rc = classify(&kind, &version, s);
 	if (rc < 0)
 		goto done;
-	if (kind == DB_FOREIGN) {
-		rc = tp_error_set(TP_EINVALID,
-				  "state database %s is an SQLite database that Tapestry did not "
-				  "create (it has no Tapestry meta row); refusing to modify it: choose "
-				  "another state path",
-				  path);
+	rc = check_usable(s, kind, version);
+	if (rc < 0 || mode == TP_STATE_READONLY)
 		goto done;
-	}
-	if (kind == DB_OURS && version > TP_STATE_SCHEMA_VERSION) {
-		rc = refuse_newer(s, version);
-		goto done;
-	}
-	if (kind == DB_OURS && version == 0) {
-		/* migration 1 writes the mark and the version in one transaction: a mark
-		 * without a version was not made by tapestry (or was edited by hand) */
-		rc = tp_error_set(TP_EINVALID,
-				  "state database %s has a Tapestry meta row but no schema version; "
-				  "it was not created by tapestry or was edited by hand: restore it "
-				  "from a backup or choose another state path",
-				  path);
-		goto done;
-	}
-	if (mode == TP_STATE_READONLY) {
-		if (kind == DB_EMPTY)
-			rc = tp_error_set(TP_ENOTFOUND,
-					  "state database %s is empty (nothing applied yet); a "
-					  "read-write command initialises it",
-					  path);
-		else if (version != TP_STATE_SCHEMA_VERSION)
-			rc = tp_error_set(TP_EINVALID,
-					  "state database %s has schema %lld but this binary reads "
-					  "schema %d; run a read-write command (tapestry apply or run) "
-					  "once to migrate it",
-					  path, (long long)version, TP_STATE_SCHEMA_VERSION);
-		goto done;
-	}
 	/* verified ours or empty: only now may anything be written */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
 	rc = set_wal(s);
 	if (rc == 0)
 		rc = migrate(s);
@@ -619,6 +652,7 @@ int tp_state_open_timeout(tp_state **out, const char *path, tp_state_mode mode, 
 		rc = tp_error_set(TP_EIO, "state database %s: cannot set mode 0600: %s", path,
 				  strerror(errno));
 done:
+	free(wal_path);
 	if (rc < 0) {
 		tp_state_close(s);
 		if (created)
@@ -660,8 +694,9 @@ int tp_state_begin(tp_state *s)
 	if (s->depth == 0) {
 		/* IMMEDIATE takes the write lock now, through the busy handler; a deferred
 		 * transaction upgrading later would fail at once with SQLITE_BUSY in WAL mode */
-		int rc = tp_state_exec(s, s->mode == TP_STATE_READONLY ? "BEGIN" : "BEGIN IMMEDIATE",
-				       "begin a transaction");
+		int rc =
+		    tp_state_exec(s, s->mode == TP_STATE_READONLY ? "BEGIN" : "BEGIN IMMEDIATE",
+				  "begin a transaction");
 		if (rc < 0)
 			return rc;
 		s->doomed = false;
@@ -734,11 +769,12 @@ static int read_key(uint8_t out[KEY_LEN], const char *keypath, bool *missing)
 		goto done;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size != KEY_LEN) {
-		rc = tp_error_set(TP_EINVALID,
-				  "secret key file %s is damaged (%lld bytes, expected %d); restore "
-				  "it from a backup (a new key would make every stored secret "
-				  "fingerprint look changed)",
-				  keypath, (long long)st.st_size, KEY_LEN);
+		rc =
+		    tp_error_set(TP_EINVALID,
+				 "secret key file %s is damaged (%lld bytes, expected %d); restore "
+				 "it from a backup (a new key would make every stored secret "
+				 "fingerprint look changed)",
+				 keypath, (long long)st.st_size, KEY_LEN);
 		goto done;
 	}
 	if (st.st_mode & 077)
@@ -793,22 +829,23 @@ static int create_key(tp_state *s, const char *keypath, bool *lost)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			rc = tp_error_set(TP_EIO, "secret key file %s: cannot write it: %s", keypath,
-					  w < 0 ? strerror(errno) : "short write");
+			rc = tp_error_set(TP_EIO, "secret key file %s: cannot write it: %s",
+					  keypath, w < 0 ? strerror(errno) : "short write");
 			goto done;
 		}
 		n += (size_t)w;
 	}
 	if (fsync(fd) != 0) {
-		rc = tp_error_set(TP_EIO, "secret key file %s: fsync: %s", keypath, strerror(errno));
+		rc =
+		    tp_error_set(TP_EIO, "secret key file %s: fsync: %s", keypath, strerror(errno));
 		goto done;
 	}
 	if (link(tmp, keypath) != 0) {
 		if (errno == EEXIST)
 			*lost = true;
 		else
-			rc = tp_error_set(TP_EIO, "secret key file %s: cannot create it: %s", keypath,
-					  strerror(errno));
+			rc = tp_error_set(TP_EIO, "secret key file %s: cannot create it: %s",
+					  keypath, strerror(errno));
 		goto done;
 	}
 	memcpy(s->key, key, sizeof(key));
@@ -840,9 +877,9 @@ int tp_state_secret_key(tp_state *s, uint8_t out[32])
 		goto done;
 	}
 	if (s->mode == TP_STATE_READONLY) {
-		rc = tp_error_set(TP_ENOTFOUND,
-				  "secret key file %s does not exist; a read-write command creates it",
-				  keypath);
+		rc = tp_error_set(
+		    TP_ENOTFOUND,
+		    "secret key file %s does not exist; a read-write command creates it", keypath);
 		goto done;
 	}
 	rc = create_key(s, keypath, &lost);

@@ -457,6 +457,31 @@ static void schema_normalise(json_t *spec)
 	drop_empty_comment(spec);
 }
 
+/* fqn = the dotted names of database, schema (for a view) and the object: known at plan
+ * time whenever its parts are plain strings. */
+static json_t *fqn_predict(const json_t *spec)
+{
+	static const char *const parts[] = {"database", "schema", "name"};
+	json_t *out = json_object();
+	tp_buf b;
+	bool ok = true;
+	tp_buf_init(&b, 4096);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++) {
+		const char *v = tp_json_get_str(spec, parts[i]);
+		if (!json_object_get(spec, parts[i]))
+			continue;
+		if (!v) {
+			ok = false;
+			break;
+		}
+		tp_buf_printf(&b, "%s%s", b.len ? "." : "", v);
+	}
+	if (ok && b.len)
+		json_object_set_new(out, "fqn", json_string(tp_buf_cstr(&b)));
+	tp_buf_free(&b);
+	return out;
+}
+
 static const tp_kind kind_schema = {
 	.name = "snowflake.schema",
 	.phase = TP_PHASE_WAREHOUSE,
@@ -465,6 +490,7 @@ static const tp_kind kind_schema = {
 	.outputs = schema_outputs,
 	.check = schema_check,
 	.normalise = schema_normalise,
+	.predict_outputs = fqn_predict,
 };
 
 /* ---------------------------------------------------------------- snowflake.role */
@@ -996,6 +1022,7 @@ static const tp_kind kind_view = {
 	.outputs = view_outputs,
 	.check = view_check,
 	.normalise = view_normalise,
+	.predict_outputs = fqn_predict,
 };
 
 /* ---------------------------------------------------------------- provider */

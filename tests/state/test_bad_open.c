@@ -133,10 +133,49 @@ Test(bad_open, foreign_wal_database)
 	/* in WAL mode already, so that even the journal mode is not ours to set */
 	before b;
 	b.path = st_db_path(&b.dir);
-	sql_file(b.path, "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+	sql_file(b.path,
+		 "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);");
 	remember(&b);
 	expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID, "Tapestry did not create");
 	done(&b);
+}
+
+Test(bad_open, foreign_wal_with_uncheckpointed_frames)
+{
+	/* another application's WAL still holds committed frames: closing after the refusal
+	 * must not checkpoint them into its database */
+	char *dir = NULL, *path = st_db_path(&dir);
+	char *wal = tp_sprintf("%s-wal", path);
+	char *db_bytes, *wal_bytes;
+	size_t db_len = 0, wal_len = 0;
+	sqlite3 *db = NULL;
+	tp_state *s = NULL;
+
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL),
+		     SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db,
+				  "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;"
+				  "CREATE TABLE t (x); INSERT INTO t VALUES (randomblob(5000));",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+	db_bytes = st_read_all(path, &db_len);
+	wal_bytes = st_read_all(wal, &wal_len);
+	cr_assert_not_null(wal_bytes);
+	cr_assert(wal_len > 0, "the test needs frames left in the WAL");
+
+	cr_assert_eq(tp_state_open(&s, path, TP_STATE_READWRITE), TP_EINVALID);
+	st_assert_msg("Tapestry did not create");
+	cr_assert_null(s);
+	st_assert_same_bytes(path, db_bytes, db_len);
+	st_assert_same_bytes(wal, wal_bytes, wal_len);
+	free(db_bytes);
+	free(wal_bytes);
+	free(wal);
+	free(path);
+	ts_rmtree(dir);
+	free(dir);
 }
 
 Test(bad_open, empty_database_with_a_user_version)

@@ -56,8 +56,7 @@ Test(cache, entries_live_until_their_ttl)
 	cr_assert_eq(tp_state_cache_get(&got, f.s, "catalog/sf"), 0);
 	cr_assert(json_is_null(got));
 	json_decref(got);
-	cr_assert_eq(tp_state_cache_put(f.s, "catalog/sf", v, INT64_MAX), 0, "%s",
-		     tp_error_last());
+	cr_assert_eq(tp_state_cache_put(f.s, "catalog/sf", v, INT64_MAX), 0, "%s", tp_error_last());
 	f.clk.now += 1000000000;
 	cr_assert_eq(tp_state_cache_get(&got, f.s, "catalog/sf"), 0);
 	json_decref(got);

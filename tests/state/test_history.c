@@ -139,13 +139,12 @@ Test(journal, pending_until_completed)
 	cr_assert_eq(n, 0);
 	cr_assert_null(p);
 	cr_assert_eq(tp_state_run_begin(&run, f.s, "aaa", "poll"), 0);
-	cr_assert_eq(tp_state_journal_begin(&j1, f.s, run, "aws.stack/net", "create", "tok-1",
-					    "hash1"),
-		     0, "%s", tp_error_last());
+	cr_assert_eq(
+	    tp_state_journal_begin(&j1, f.s, run, "aws.stack/net", "create", "tok-1", "hash1"), 0,
+	    "%s", tp_error_last());
 	f.clk.now += 10;
-	cr_assert_eq(tp_state_journal_begin(&j2, f.s, run, "snowflake.role/R", "delete", "tok-2",
-					    NULL),
-		     0);
+	cr_assert_eq(
+	    tp_state_journal_begin(&j2, f.s, run, "snowflake.role/R", "delete", "tok-2", NULL), 0);
 	cr_assert_eq(tp_state_journal_attempt(f.s, j1), 0, "%s", tp_error_last());
 	cr_assert_eq(tp_state_journal_attempt(f.s, j1), 0);
 

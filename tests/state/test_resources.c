@@ -98,8 +98,7 @@ Test(resources, every_field_round_trips)
 	cr_assert_eq(got.updated_ms, 1700000000000LL);
 	/* a JSON null inside a document survives, and integers beyond 2^53 are exact */
 	cr_assert(json_is_null(json_object_get(got.applied, "none")));
-	cr_assert_eq(json_integer_value(json_object_get(got.applied, "big")),
-		     9007199254740993LL);
+	cr_assert_eq(json_integer_value(json_object_get(got.applied, "big")), 9007199254740993LL);
 	tp_state_resource_clear(&got);
 	tp_state_close(s);
 
@@ -130,9 +129,10 @@ Test(resources, null_members_and_json_null_stay_apart)
 	assert_same_resource(&got, &r);
 	cr_assert_eq(got.observed_ms, 0);
 	tp_state_resource_clear(&got);
-	cr_assert_eq(st_sql_int(path, "SELECT count(*) FROM resources WHERE applied IS NULL AND "
-				      "secret_hashes IS NULL AND outputs IS NULL AND observed IS NULL "
-				      "AND lifecycle IS NULL AND deps IS NULL"),
+	cr_assert_eq(st_sql_int(path,
+				"SELECT count(*) FROM resources WHERE applied IS NULL AND "
+				"secret_hashes IS NULL AND outputs IS NULL AND observed IS NULL "
+				"AND lifecycle IS NULL AND deps IS NULL"),
 		     1);
 
 	r.observed = json_null();
@@ -188,7 +188,7 @@ Test(resources, list_is_sorted_by_address)
 	const char *names[][2] = {{"snowflake.schema", "RAW"},  {"aws.stack", "net"},
 				  {"airbyte.source", "zoom"},   {"aws.stack", "host"},
 				  {"snowflake.role", "LOADER"}, {"airbyte.source", "sf"}};
-	const char *want[] = {"airbyte.source/sf", "airbyte.source/zoom", "aws.stack/host",
+	const char *want[] = {"airbyte.source/sf", "airbyte.source/zoom",   "aws.stack/host",
 			      "aws.stack/net",     "snowflake.role/LOADER", "snowflake.schema/RAW"};
 	tp_state_resources l = {0};
 
