@@ -117,8 +117,8 @@ int tp_cmd_plan(int argc, char **argv)
 		goto done;
 
 	rc = tp_state_open(&st, a.state_path, TP_STATE_READONLY);
-	if (rc == TP_ENOTFOUND && access(a.state_path, F_OK) != 0) {
-		rc = 0; /* no state yet: everything is new */
+	if (rc == TP_ENOTFOUND) {
+		rc = 0; /* no state yet (missing or empty file): everything is new */
 	} else if (rc < 0) {
 		goto done;
 	} else if ((rc = tp_state_resources_list(&recorded, st)) < 0) {

@@ -9,6 +9,7 @@
 #ifndef TP_CONTROLLER_H
 #define TP_CONTROLLER_H
 
+#include "../spec/spec.h"
 #include "../util/util.h"
 
 #define TP_EXIT_CHANGES 2 /* returned by a command: success, and the plan has changes */
@@ -28,5 +29,121 @@ int tp_cmd_kinds(int argc, char **argv);
 
 /* Prints "Error: <message>" (or usage) and returns the process exit status for rc. */
 int tp_cli_exit_status(const tp_command *cmd, int rc);
+
+/* ---------------------------------------------------------------- Git source (source.c) */
+
+/*
+ * The pipeline's Git repository, mirrored bare in the state directory and read straight from
+ * the object database: no working tree is ever checked out. Remotes: https (with a token),
+ * ssh (with a key file), file:// and local paths.
+ */
+typedef struct tp_source tp_source;
+
+typedef struct {
+	const char *url;        /* https://host/org/repo.git, ssh://git@host/org/repo.git,
+				   git@host:org/repo.git, git://host/repo, file:///path, /path */
+	const char *branch;     /* branch to follow (default "main") */
+	const char *path;       /* pipeline directory inside the repository ("" or NULL: root) */
+	const char *mirror_dir; /* the bare mirror lives here (created when missing) */
+	const char *token;      /* https: resolved token (sent as basic auth password, user
+				   "x-access-token"), or NULL. Never logged. */
+	const char *ssh_key;    /* ssh: private key file, or NULL (agent) */
+	int timeout_ms;         /* bound on one fetch (0: 120 s) */
+} tp_source_opts;
+
+typedef struct {
+	char commit[41];   /* hex id */
+	char tree[41];     /* hex id of the pipeline path's tree at that commit ("" if absent) */
+	char *message;     /* full commit message */
+	char *author;      /* "Name <email>" */
+	int64_t time_ms;   /* author time */
+} tp_commit_info;
+
+/* Opens or creates the bare mirror for opts->url in opts->mirror_dir. Does not fetch. */
+int tp_source_open(tp_source **out, const tp_source_opts *opts);
+/* Fetches the remote's branches and tags into the mirror (bounded by timeout_ms). */
+int tp_source_fetch(tp_source *s);
+/* Resolves a revision (branch name — the remote's, after fetch —, tag, full or short commit
+ * id, or any git rev-parse expression) to a commit id. TP_ENOTFOUND when unknown. */
+int tp_source_resolve(char out[41], tp_source *s, const char *rev);
+/* The pipeline directory at commit as a tp_tree (files read from the object database).
+ * TP_ENOTFOUND when the path does not exist at that commit. Symlinks inside the tree are
+ * refused (TP_EINVALID on read) — a Git tree cannot point outside itself safely. */
+int tp_source_tree(tp_tree **out, tp_source *s, const char *commit);
+int tp_source_commit_info(tp_commit_info *out, tp_source *s, const char *commit);
+void tp_commit_info_clear(tp_commit_info *c);
+void tp_source_free(tp_source *s);
+
+/* ---------------------------------------------------------------- webhooks (webhook.c) */
+
+/*
+ * Verification of webhook deliveries, independent of the HTTP server so it can be tested and
+ * fuzzed on its own. A delivery is accepted only when it carries a valid signature (GitHub:
+ * X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256 of the raw body, compared in constant
+ * time; GitLab: X-Gitlab-Token equal to the secret, constant time; generic: X-Tapestry-
+ * Signature-256 like GitHub's) and its delivery id was not seen before.
+ */
+typedef enum {
+	TP_WEBHOOK_GITHUB,
+	TP_WEBHOOK_GITLAB,
+	TP_WEBHOOK_GENERIC
+} tp_webhook_kind;
+
+typedef struct {
+	tp_webhook_kind kind;
+	char delivery[128]; /* delivery id (GitHub X-GitHub-Delivery, GitLab X-Gitlab-Event-UUID,
+			       generic X-Tapestry-Delivery); "" when absent */
+	char ref[256];      /* "refs/heads/main" from the JSON body when present, else "" */
+	char event[64];     /* "push", "ping", ... */
+} tp_webhook_info;
+
+/* Header lookup callback (case-insensitive name); NULL when absent. */
+typedef const char *(*tp_header_fn)(void *ctx, const char *name);
+
+/* Returns 0 and fills out when the delivery is authentic; TP_EAUTH (missing or bad
+ * signature); TP_EINVALID (malformed). secret is the configured secret for that kind. */
+int tp_webhook_verify(tp_webhook_info *out, tp_webhook_kind kind, const char *secret,
+		      tp_header_fn header, void *hctx, const char *body, size_t len);
+
+/* Remembers recent delivery ids (bounded ring); true when id was already seen. Thread-safe. */
+typedef struct tp_delivery_log tp_delivery_log;
+tp_delivery_log *tp_delivery_log_new(size_t capacity);
+bool tp_delivery_log_seen(tp_delivery_log *l, const char *id);
+void tp_delivery_log_free(tp_delivery_log *l);
+
+/* ---------------------------------------------------------------- HTTP server (http.c) */
+
+typedef struct tp_http tp_http;
+
+typedef struct {
+	int status;           /* HTTP status */
+	const char *content_type;
+	tp_buf body;
+} tp_http_response;
+
+typedef struct {
+	const char *bind;          /* "127.0.0.1:7777" ("[::1]:7777" for IPv6) */
+	size_t max_body;           /* webhook bodies over this get 413 (default 1 MiB) */
+	const char *github_secret; /* NULL: that webhook path answers 404 */
+	const char *gitlab_token;
+	const char *generic_secret;
+	const char *api_token;     /* required as "Authorization: Bearer" on every path except
+				      /healthz, /readyz and the webhooks when the bind address is
+				      not loopback; NULL on loopback */
+	/* An authentic, new delivery: called on the server thread; must return quickly. */
+	void (*on_webhook)(void *ctx, const tp_webhook_info *info);
+	/* Any GET: fill resp (status, content type, body) for path ("/metrics", "/api/status",
+	 * ...) and query string (may be ""). Called on server threads, concurrently. */
+	void (*on_get)(void *ctx, const char *path, const char *query, tp_http_response *resp);
+	void *ctx;
+} tp_http_opts;
+
+/* Starts the server (libmicrohttpd, its own threads). Webhook paths: POST /hooks/github,
+ * /hooks/gitlab, /hooks/generic. Bad or missing signature: 401, nothing triggered; replayed
+ * delivery: 200 {"status":"duplicate"}, nothing triggered; body over max_body: 413. */
+int tp_http_start(tp_http **out, const tp_http_opts *opts);
+/* The port actually bound (useful with port 0 in tests). */
+int tp_http_port(const tp_http *h);
+void tp_http_stop(tp_http *h);
 
 #endif

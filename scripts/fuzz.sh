@@ -28,5 +28,5 @@ for target in "$build"/fuzz_*; do
   echo "fuzz: $name for ${secs}s"
   # -rss_limit_mb bounds memory: an unbounded allocation (an alias bomb) is a finding
   "$target" -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
-    "$work" "$seeds" 2>&1 | tail -n 12
+    -artifact_prefix="$build/" "$work" "$seeds" 2>&1 | tail -n 12
 done

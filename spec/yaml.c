@@ -110,24 +110,25 @@ static int cmp_keys(const void *x, const void *y)
  * stop the parse, so the rest of the file is still checked (the diagnostics fail the load). */
 static void check_map(builder *b, tp_ynode *m)
 {
-	size_t nkeys = m->nkids / 2;
+	size_t nkeys = m->nkids / 2, nscalar;
 	tp_ynode **keys;
 	if (nkeys == 0)
 		return;
 	keys = tp_malloc(nkeys * sizeof(*keys));
+	nscalar = 0;
 	for (size_t i = 0; i < nkeys; i++) {
 		tp_ynode *k = m->kids[2 * i];
 		if (k->type != TP_YNODE_SCALAR) {
 			tp_diags_add(b->diags, b->file, k->line, k->col,
 				     "mapping keys must be scalars, found a %s",
 				     tp_ynode_type_name(k));
-		}
-		keys[i] = k;
-	}
-	qsort(keys, nkeys, sizeof(*keys), cmp_keys);
-	for (size_t i = 1; i < nkeys; i++) {
-		if (keys[i]->type != TP_YNODE_SCALAR || keys[i - 1]->type != TP_YNODE_SCALAR)
 			continue;
+		}
+		keys[nscalar++] = k;
+	}
+	if (nscalar > 1)
+		qsort(keys, nscalar, sizeof(*keys), cmp_keys);
+	for (size_t i = 1; i < nscalar; i++) {
 		if (keys[i]->len == keys[i - 1]->len &&
 		    memcmp(keys[i]->text, keys[i - 1]->text, keys[i]->len) == 0) {
 			tp_diags_add(b->diags, b->file, keys[i]->line, keys[i]->col,

@@ -143,6 +143,31 @@ void tp_log(tp_log_level level, const char *resource, const char *run, const cha
 /* Appends s to b as a JSON string literal (with quotes and escapes). */
 int tp_buf_put_json_string(tp_buf *b, const char *s);
 
+/* ---------------------------------------------------------------- metrics */
+
+/*
+ * A small Prometheus registry: counters, gauges and histograms with label sets, rendered in
+ * the text exposition format (version 0.0.4). Thread-safe. Label sets are passed preformatted
+ * ('provider="aws",code="200"', "" for none); label values must be escaped by the caller with
+ * tp_metrics_label_escape.
+ */
+typedef struct tp_metrics tp_metrics;
+typedef enum { TP_METRIC_COUNTER, TP_METRIC_GAUGE, TP_METRIC_HISTOGRAM } tp_metric_type;
+
+tp_metrics *tp_metrics_new(void);
+void tp_metrics_free(tp_metrics *m);
+/* Declares a metric (HELP and TYPE lines); buckets (ascending, n) for histograms. */
+void tp_metrics_describe(tp_metrics *m, const char *name, tp_metric_type type, const char *help,
+			 const double *buckets, size_t nbuckets);
+void tp_metrics_add(tp_metrics *m, const char *name, const char *labels, double v);
+void tp_metrics_set(tp_metrics *m, const char *name, const char *labels, double v);
+void tp_metrics_observe(tp_metrics *m, const char *name, const char *labels, double v);
+/* Current value of a counter or gauge series (0 when absent): for tests and status pages. */
+double tp_metrics_get(tp_metrics *m, const char *name, const char *labels);
+int tp_metrics_render(tp_metrics *m, tp_buf *out);
+/* Escapes \, " and newlines for a label value into out (bounded, always terminated). */
+void tp_metrics_label_escape(char *out, size_t outlen, const char *value);
+
 /* ---------------------------------------------------------------- crypto and encodings */
 
 #define TP_SHA256_LEN 32

@@ -85,6 +85,10 @@ Test(yaml, parser_errors)
 		{"a: 1\na: 2\n", "t.yaml:2:1: duplicate key \"a\" (first at line 1, column 1)"},
 		{"? [a]\n: 1\n", "t.yaml:1:3: mapping keys must be scalars, found a list"},
 		{"a: *nope\n", "t.yaml:1:4: alias *nope names no complete anchor"},
+		/* found by fuzz_spec: several non-scalar keys in one mapping */
+		{"? [a]\n: 1\n? {b: 1}\n: 2\nc: 3\n",
+		 "t.yaml:1:3: mapping keys must be scalars, found a list\n"
+		 "t.yaml:3:3: mapping keys must be scalars, found a mapping\n"},
 		{"a: \"\\0\"\n", ""},
 		{"a: 1\n\x80\n", "t.yaml:2:1: file is not valid UTF-8 (byte 0x80)"},
 	};
