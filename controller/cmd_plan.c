@@ -1,8 +1,9 @@
 /*
  * `tapestry plan DIR --state FILE`: what applying the pipeline in DIR would change, computed
  * from Git (the directory) and the recorded state alone — no network and no credentials, so a
- * reviewer can run it on a pull request. The state file is opened read-only and never
- * changed; a missing one means nothing is managed yet.
+ * reviewer can run it on a pull request. With --refresh the providers observe live state
+ * first. The state file is opened read-only and never changed; a missing one means nothing is
+ * managed yet.
  */
 #include "controller.h"
 
@@ -98,12 +99,6 @@ int tp_cmd_plan(int argc, char **argv)
 	tp_buf_init(&out, TP_BUF_DEFAULT_MAX);
 	if ((rc = parse_args(&a, argc, argv)) < 0)
 		goto done;
-	if (a.refresh) {
-		rc = tp_error_set(TP_EINVALID,
-				  "--refresh needs the providers' observe calls, which arrive with "
-				  "the apply engine; plan without --refresh uses the recorded state");
-		goto done;
-	}
 	if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0)
 		goto done;
 	rc = tp_pipeline_load(&p, tree, &diags);
@@ -123,6 +118,23 @@ int tp_cmd_plan(int argc, char **argv)
 		goto done;
 	} else if ((rc = tp_state_resources_list(&recorded, st)) < 0) {
 		goto done;
+	}
+
+	if (a.refresh && st && recorded.len) {
+		/* observe live state; the state file is still never written */
+		tp_engine_opts eo = {0};
+		tp_strlist unobserved = {0};
+		eo.pipeline = p;
+		eo.tree = tree;
+		eo.state = st;
+		eo.trigger = "plan";
+		rc = tp_engine_refresh(&eo, &recorded, false, &unobserved);
+		for (size_t i = 0; i < unobserved.len; i++)
+			fprintf(stderr, "Warning: %s cannot observe live state yet: its drift is not "
+					"checked\n", unobserved.items[i]);
+		tp_strlist_free(&unobserved);
+		if (rc < 0)
+			goto done;
 	}
 
 	opts.self_heal = p->settings.self_heal;

@@ -9,7 +9,9 @@
 #ifndef TP_CONTROLLER_H
 #define TP_CONTROLLER_H
 
+#include "../diff/diff.h"
 #include "../spec/spec.h"
+#include "../state/state.h"
 #include "../util/util.h"
 
 #define TP_EXIT_CHANGES 2 /* returned by a command: success, and the plan has changes */
@@ -24,11 +26,60 @@ typedef struct {
 
 int tp_cmd_validate(int argc, char **argv);
 int tp_cmd_plan(int argc, char **argv);
+int tp_cmd_apply(int argc, char **argv);
 int tp_cmd_version(int argc, char **argv);
 int tp_cmd_kinds(int argc, char **argv);
 
 /* Prints "Error: <message>" (or usage) and returns the process exit status for rc. */
 int tp_cli_exit_status(const tp_command *cmd, int rc);
+
+/* ---------------------------------------------------------------- apply engine (engine.c) */
+
+/*
+ * The apply engine: runs a plan against the providers. Actions run in dependency order on a
+ * worker pool (`concurrency`), each provider with its own limit; independent branches go on
+ * when one fails (its dependants are skipped and the run is partial). Every write is journaled
+ * first: a row is committed before the API call and completed after it, so a crash leaves a
+ * pending row that tp_engine_recover resolves by observing (adopt or forget), never by
+ * repeating the call blindly. Transient errors are retried with capped exponential backoff and
+ * full jitter, honouring Retry-After, within a per-provider retry budget.
+ */
+
+typedef struct {
+	const tp_pipeline *pipeline;
+	tp_tree *tree;             /* the pipeline's files at this revision */
+	tp_state *state;
+	const char *revision;      /* commit being applied, or NULL (a directory) */
+	const char *trigger;       /* "cli", "poll", "webhook", "drift", ... */
+	int concurrency;           /* 0: settings.concurrency */
+	tp_metrics *metrics;       /* may be NULL */
+	volatile int *stop;        /* set asynchronously: start no new action */
+	int max_attempts;          /* per call, including the first (0: 5) */
+	int64_t backoff_base_ms;   /* first retry delay cap (0: 200 ms) */
+	int64_t backoff_cap_ms;    /* largest delay (0: 20 s) */
+	int retry_budget;          /* retries per provider per run (0: 50) */
+	/* Progress for people (CLI): phase is "start", "done", "failed", "skipped", "retry". */
+	void (*progress)(void *ctx, const char *address, const char *action, const char *phase,
+			 const char *detail);
+	void *progress_ctx;
+} tp_engine_opts;
+
+typedef struct {
+	size_t created, updated, replaced, deleted, forgotten, failed, skipped, retries;
+	int64_t run_id;
+	char result[16]; /* "succeeded", "partial", "failed", "no-op", "stopped" */
+} tp_engine_summary;
+
+/* Resolves journal rows left pending by an interrupted run: by observing (adopting an object
+ * an interrupted create left behind, or forgetting one an interrupted delete removed). */
+int tp_engine_recover(const tp_engine_opts *o);
+/* Observes the live objects of the recorded resources and stores what it saw in their
+ * `observed` fields (in memory; also in the state database when persist is true). Kinds that
+ * cannot observe yet are left as recorded, and named in *unobserved when not NULL. */
+int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, bool persist,
+		      tp_strlist *unobserved);
+/* Applies plan (built from o->pipeline and the recorded state). */
+int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_plan *plan);
 
 /* ---------------------------------------------------------------- Git source (source.c) */
 

@@ -10,9 +10,12 @@
 static const tp_command commands[] = {
 	{"validate", tp_cmd_validate, "check a pipeline directory and report every error",
 	 "tapestry validate [DIR] [--json]"},
-	{"plan", tp_cmd_plan, "show what applying the pipeline would change (offline)",
+	{"plan", tp_cmd_plan, "show what applying the pipeline would change",
 	 "tapestry plan [DIR] --state FILE [--format text|markdown|json] [--detailed-exitcode] "
-	 "[--allow-mass-delete]"},
+	 "[--allow-mass-delete] [--refresh]"},
+	{"apply", tp_cmd_apply, "make live match the pipeline: plan, confirm, apply",
+	 "tapestry apply [DIR] --state FILE [--auto-approve] [--allow-mass-delete] "
+	 "[--no-refresh] [--concurrency=N]"},
 	{"kinds", tp_cmd_kinds, "list the resource kinds and their fields",
 	 "tapestry kinds [KIND]"},
 	{"version", tp_cmd_version, "print the version", "tapestry version"},

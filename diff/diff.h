@@ -43,6 +43,10 @@ const char *tp_action_name(tp_action a);
 json_t *tp_unknown_new(void);
 bool tp_is_unknown(const json_t *v);
 
+/* Observed spec of a recorded object that no longer exists live: {"$absent": true}. */
+#define TP_ABSENT_KEY "$absent"
+bool tp_is_absent(const json_t *observed);
+
 /* Marker for a sensitive value in observed specs: {"$hmac": "<hex>"}. */
 #define TP_HMAC_KEY "$hmac"
 
@@ -117,6 +121,13 @@ bool tp_plan_has_changes(const tp_plan *p);
 enum { TP_PENDING_NONE = 0, TP_PENDING_NEW = 1, TP_PENDING_UPDATE = 2 };
 json_t *tp_spec_resolve(const tp_resource *r, const tp_pipeline *p,
 			const tp_state_resources *state, const unsigned char *pending);
+
+/* The same resolution with the outputs known right now ({"kind/name": {output: value}}), as
+ * the apply engine needs it while a run creates objects. Returns a new reference. */
+json_t *tp_spec_resolve_outputs(const tp_resource *r, const tp_pipeline *p,
+				const json_t *outputs_by_address);
+/* Whether a resolved value still holds an unknown marker anywhere. */
+bool tp_json_has_unknown(const json_t *v);
 
 /* ---------------------------------------------------------------- renderers */
 

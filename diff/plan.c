@@ -36,6 +36,11 @@ bool tp_is_unknown(const json_t *v)
 	       json_object_get(v, TP_UNKNOWN_KEY) != NULL;
 }
 
+bool tp_is_absent(const json_t *observed)
+{
+	return json_is_object(observed) && json_is_true(json_object_get(observed, TP_ABSENT_KEY));
+}
+
 static bool is_hmac(const json_t *v)
 {
 	return json_is_object(v) && json_object_size(v) == 1 &&
@@ -328,6 +333,7 @@ typedef struct {
 	const tp_state_resources *state;
 	const unsigned char *pending; /* per resource: TP_PENDING_* */
 	json_t *const *predicted;     /* per resource: outputs known before apply, or NULL */
+	const json_t *outputs_map;    /* engine: {address: outputs} instead of state, or NULL */
 	const tp_resource *r;
 } resolve_ctx;
 
@@ -371,6 +377,8 @@ static const json_t *output_value(const resolve_ctx *x, const tp_ref *ref)
 	const tp_resource *t = &x->p->resources[ref->target];
 	const tp_state_resource *sr;
 	unsigned char pend = x->pending ? x->pending[ref->target] : TP_PENDING_NONE;
+	if (x->outputs_map)
+		return json_object_get(json_object_get(x->outputs_map, t->address), ref->output);
 	if (pend == TP_PENDING_NEW ||
 	    (pend == TP_PENDING_UPDATE && output_volatile(t->kind, ref->output))) {
 		/* changing in this plan: known only if the kind can predict it */
@@ -395,6 +403,20 @@ typedef struct {
 	int count;
 } interp;
 
+/* Copies text, turning the escape "$${" into a literal "${". */
+static void put_unescaped(tp_buf *b, const char *text, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (i + 2 < n && text[i] == '$' && text[i + 1] == '$' && text[i + 2] == '{') {
+			tp_buf_puts(b, "${");
+			i += 3;
+		} else {
+			tp_buf_putc(b, text[i++]);
+		}
+	}
+}
+
 static int on_ref(void *ctx, const tp_ref *ref, size_t start, size_t end)
 {
 	interp *it = ctx;
@@ -410,7 +432,7 @@ static int on_ref(void *ctx, const tp_ref *ref, size_t start, size_t end)
 			break;
 		}
 	}
-	tp_buf_put(&it->out, it->text + it->last, start - it->last);
+	put_unescaped(&it->out, it->text + it->last, start - it->last);
 	it->last = end;
 	if (ref->type == TP_REF_SECRET || !resolved) {
 		/* secrets stay as text; they resolve at apply time only */
@@ -446,7 +468,7 @@ static json_t *resolve_string(const resolve_ctx *x, const char *s)
 		tp_buf_free(&it.out);
 		return json_string(s);
 	}
-	tp_buf_puts(&it.out, s + it.last);
+	put_unescaped(&it.out, s + it.last, strlen(s + it.last));
 	if (it.unknown)
 		out = tp_unknown_new();
 	else if (it.whole && it.count == 1)
@@ -483,8 +505,20 @@ static json_t *resolve_with(const tp_resource *r, const tp_pipeline *p,
 			    const tp_state_resources *state, const unsigned char *pending,
 			    json_t *const *predicted)
 {
-	resolve_ctx x = {p, state, pending, predicted, r};
+	resolve_ctx x = {p, state, pending, predicted, NULL, r};
 	return resolve_value(&x, r->spec);
+}
+
+json_t *tp_spec_resolve_outputs(const tp_resource *r, const tp_pipeline *p,
+				const json_t *outputs_by_address)
+{
+	resolve_ctx x = {p, NULL, NULL, NULL, outputs_by_address, r};
+	return resolve_value(&x, r->spec);
+}
+
+bool tp_json_has_unknown(const json_t *v)
+{
+	return contains_unknown(v);
 }
 
 json_t *tp_spec_resolve(const tp_resource *r, const tp_pipeline *p,
@@ -618,9 +652,11 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 			tp_strlist_push(&e->sensitive_paths, c.sensitive.items[k]);
 		e->after = redact(&c, desired, "");
 
-		if (!sr) {
+		if (!sr || tp_is_absent(sr->observed)) {
 			e->action = TP_ACTION_CREATE;
-			e->reason = tp_strdup("new in Git");
+			e->reason = tp_strdup(sr ? "missing live: deleted outside Tapestry, created "
+						   "again"
+						 : "new in Git");
 			pending[i] = TP_PENDING_NEW;
 			goto next;
 		}
@@ -752,7 +788,10 @@ static void plan_removed(builder *b, const tp_pipeline *p, const tp_state_resour
 		e->before = redact(&c, sr->applied, "");
 		for (size_t i = 0; i < c.sensitive.len; i++)
 			tp_strlist_push(&e->sensitive_paths, c.sensitive.items[i]);
-		if (deletion && strcmp(deletion, "retain") == 0) {
+		if (tp_is_absent(sr->observed)) {
+			e->action = TP_ACTION_FORGET;
+			e->reason = tp_strdup("removed from Git, and already gone live");
+		} else if (deletion && strcmp(deletion, "retain") == 0) {
 			e->action = TP_ACTION_FORGET;
 			e->reason = tp_strdup("removed from Git; lifecycle.deletion is retain, so the "
 					      "object is kept and only forgotten");

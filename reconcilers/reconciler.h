@@ -14,6 +14,10 @@
 
 #include "../util/util.h"
 
+struct tp_tree;      /* spec/spec.h */
+struct tp_op;        /* below */
+struct tp_op_result; /* below */
+
 /* ---------------------------------------------------------------- schemas */
 
 typedef enum {
@@ -106,7 +110,79 @@ typedef struct tp_kind {
 	 * may contain unknown markers ({"$unknown": true}): leave outputs derived from them
 	 * out. May be NULL. */
 	json_t *(*predict_outputs)(const json_t *spec);
+
+	/* ---- runtime slots: the apply engine's calls into the provider's API. A kind whose
+	 * slots are NULL can be validated and planned but not applied or observed (the engine
+	 * says so). Every slot runs on an engine worker thread with its provider's session;
+	 * calls for one provider run concurrently up to tp_provider.max_concurrency. Errors:
+	 * return TP_ETRANSIENT (5xx, timeouts, resets) or TP_ETHROTTLED (429; set the delay with
+	 * tp_error_set_retry_after) for the engine to retry with backoff; any other code is
+	 * permanent and its message (the API's own) is reported as is. */
+
+	/* Observes the live objects for n recorded resources in one batch (one list call per
+	 * kind and scope where the API allows). out[i] receives the observed spec in this
+	 * kind's spec shape, or NULL when the object no longer exists. Fields the API does not
+	 * return are left out (never drift); masked values stay masked; a sensitive value the
+	 * API does return is replaced by tp_op_fingerprint (never kept in plain text). */
+	int (*observe)(void *session, const struct tp_op *ops, size_t n, json_t **out);
+	/* Creates the object from op->spec. Must tag it with op->marker where the API allows,
+	 * and pass op->token where the API takes an idempotency token. */
+	int (*create)(void *session, const struct tp_op *op, struct tp_op_result *out);
+	/* Updates the object in place to op->spec (op->applied is what was there before). */
+	int (*update)(void *session, const struct tp_op *op, struct tp_op_result *out);
+	/* Deletes the object. An object that is already gone is success. Must refuse to delete
+	 * an object that does not carry op->marker where the API has markers. */
+	int (*remove)(void *session, const struct tp_op *op);
+	/* Finds an object that an interrupted create left behind, by op->marker (or name where
+	 * names are unique): 0 with out filled, TP_ENOTFOUND when there is none. */
+	int (*adopt)(void *session, const struct tp_op *op, struct tp_op_result *out);
 } tp_kind;
+
+/* ---------------------------------------------------------------- runtime */
+
+/* What a provider session is opened with (one session per provider per engine run). */
+typedef struct {
+	const char *pipeline;   /* pipeline name, part of ownership markers */
+	const json_t *config;   /* providers.<name> with secret references resolved: never log */
+	const char *endpoint;   /* endpoint override (environment or config), or NULL */
+	tp_metrics *metrics;    /* tapestry_api_requests_total etc.; may be NULL */
+} tp_provider_env;
+
+/* One object operation handed to a kind's runtime slot. Everything is borrowed for the
+ * duration of the call. */
+typedef struct tp_op {
+	const char *address;      /* "kind/name" */
+	const char *name;
+	const char *provider_id;  /* recorded id, or NULL */
+	const json_t *spec;       /* create/update: desired spec, references AND secrets
+				     resolved (never log, store or echo it); NULL otherwise */
+	const json_t *applied;    /* last applied spec (secret references as text), or NULL */
+	const json_t *outputs;    /* recorded outputs, or NULL */
+	const tp_strlist *sensitive; /* spec paths holding secrets */
+	const char *token;        /* idempotency token of this journaled call */
+	const char *marker;       /* ownership marker, "tapestry:<pipeline>:<address>" */
+	const uint8_t *fingerprint_key; /* 32-byte installation key for tp_op_fingerprint */
+	/* Resolves ${...} references and secrets in text (e.g. a template file's content) with
+	 * the engine's current outputs: *out is a new string. */
+	int (*interpolate)(void *ctx, const char *text, char **out);
+	void *interpolate_ctx;
+	/* The pipeline's files at this revision (for kinds that read repository files). */
+	struct tp_tree *tree;
+} tp_op;
+
+typedef struct tp_op_result {
+	char *provider_id; /* create/adopt: the object's id (owned) */
+	json_t *outputs;   /* outputs after the call (owned), or NULL to keep the recorded ones */
+} tp_op_result;
+
+void tp_op_result_clear(tp_op_result *r);
+/* {"$hmac": "<hex HMAC-SHA256(key, value)>"}: how observed sensitive values are compared. */
+json_t *tp_op_fingerprint(const tp_op *op, const char *value, size_t len);
+
+/* Resolves one secret reference (scheme "env", "file" or "ssm"). *out is a new string: free
+ * it with tp_secret_free, which wipes it. The message never contains the value. */
+int tp_secret_resolve(char **out, const char *scheme, const char *location);
+void tp_secret_free(char *s);
 
 /* ---------------------------------------------------------------- providers */
 
@@ -115,6 +191,11 @@ typedef struct tp_provider {
 	const tp_field *config;           /* schema of providers.<name> in tapestry.yaml */
 	bool needs_config;                /* resources of this provider need a providers entry */
 	const tp_kind *const *kinds;      /* NULL-terminated */
+	/* Opens a session for one engine run (API clients, tokens, rate budget). NULL: the
+	 * provider needs no session (slots get NULL). */
+	int (*open)(void **out, const tp_provider_env *env);
+	void (*close)(void *session);
+	int max_concurrency;              /* calls in flight at once (0: 4) */
 } tp_provider;
 
 /* ---------------------------------------------------------------- registry */
@@ -133,5 +214,27 @@ extern const tp_provider tp_provider_snowflake;
 extern const tp_provider tp_provider_airbyte;
 extern const tp_provider tp_provider_grouparoo;
 extern const tp_provider tp_provider_local;
+
+/* ---------------------------------------------------------------- helpers shared by kinds */
+
+/* Checks and normalisation steps more than one kind needs (reconcilers/kind_util.c). */
+
+/* True when s holds a ${...} reference: its value is only known at apply time, so format
+ * checks and rewrites leave it alone. */
+bool tp_kind_has_ref(const char *s);
+
+/*
+ * Refuses secrets written into free-form settings (connector configuration, app options).
+ * Walks `value` (objects and arrays, at any depth; `path` is its spec path, e.g.
+ * "configuration") and reports, for each string:
+ *  - the masked value "**********": it can only come from copying what an API returned, and
+ *    writing it back would store the mask as the secret;
+ *  - a non-empty literal (no ${...}) under a key that looks like a credential: compared by
+ *    suffix with case, '_' and '-' ignored — password, passwd, secret, apikey, token,
+ *    privatekey, passphrase, secretkey, accesskey (secret_access_key), credentialsjson,
+ *    clientsecret — so "token_expiry_date" and "access_key_id" are not credentials.
+ * Array elements are judged by the key of the array.
+ */
+void tp_kind_check_literal_secrets(const json_t *value, const char *path, tp_check *c);
 
 #endif

@@ -208,7 +208,22 @@ static json_t *conv_file(tp_conv *c, const tp_ynode *n, const char *path)
 			goto done;
 		}
 	}
-	out = json_string(norm);
+	if (c->tree) {
+		/* The value carries the content's digest, so that changing the file in Git
+		 * changes the spec (a new template updates the stack, new SQL replaces the view)
+		 * and the engine can check it reads the same content that was planned. */
+		uint8_t d[TP_SHA256_LEN];
+		char hex[2 * TP_SHA256_LEN + 1];
+		char *v;
+		tp_sha256(d, content.ptr ? content.ptr : "", content.len);
+		tp_hex_encode(hex, d, sizeof(d));
+		hex[TP_FILE_DIGEST_HEX] = '\0';
+		v = tp_sprintf("%s" TP_FILE_DIGEST_SEP "%s", norm, hex);
+		out = json_string(v);
+		free(v);
+	} else {
+		out = json_string(norm);
+	}
 done:
 	free(norm);
 	tp_buf_free(&content);

@@ -156,3 +156,16 @@ bool tp_ref_is_whole_secret(const char *s)
 	return n > 10 && strncmp(s, "${secret:", 9) == 0 && s[n - 1] == '}' &&
 	       strchr(s, '}') == s + n - 1 && tp_refs_scan(s, NULL, NULL) == 0;
 }
+
+char *tp_file_field_path(const char *value, const char **digest)
+{
+	const char *at = strstr(value, TP_FILE_DIGEST_SEP);
+	if (!at) {
+		if (digest)
+			*digest = "";
+		return tp_strdup(value);
+	}
+	if (digest)
+		*digest = at + strlen(TP_FILE_DIGEST_SEP);
+	return tp_strndup(value, (size_t)(at - value));
+}

@@ -25,6 +25,15 @@
 #define TP_SPEC_MAX_DEPTH 64       /* nesting depth of a YAML document */
 #define TP_SPEC_MAX_NAME 128       /* resource name length */
 
+/* A field naming a repository file (TP_F_FILE) holds "<path>@sha256:<first 16 hex digits of
+ * the SHA-256 of its content>" once loaded: the plan sees content changes as spec changes. */
+#define TP_FILE_DIGEST_SEP "@sha256:"
+#define TP_FILE_DIGEST_HEX 16
+
+/* Splits a loaded file field value into its path (new string) and digest (borrowed from
+ * value, "" when absent). */
+char *tp_file_field_path(const char *value, const char **digest);
+
 /* ---------------------------------------------------------------- diagnostics */
 
 typedef struct {

@@ -10,10 +10,22 @@
 #include <string.h>
 
 static _Thread_local char last_message[2048];
+static _Thread_local int64_t last_retry_after = -1;
+
+void tp_error_set_retry_after(int64_t ms)
+{
+	last_retry_after = ms;
+}
+
+int64_t tp_error_retry_after(void)
+{
+	return last_retry_after;
+}
 
 int tp_error_set(int code, const char *fmt, ...)
 {
 	va_list ap;
+	last_retry_after = -1;
 	va_start(ap, fmt);
 	vsnprintf(last_message, sizeof(last_message), fmt, ap);
 	va_end(ap);

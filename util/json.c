@@ -1,6 +1,7 @@
 /*
- * JSON helpers over jansson. The ownership rule for json_t references is in util.h and holds
- * for the whole code base.
+ * JSON helpers over jansson: lookup, canonical form, parsing, and the ordering, sorting and
+ * emptiness helpers the kinds' normalise hooks share. The ownership rule for json_t references
+ * is in util.h and holds for the whole code base.
  */
 #include "util.h"
 
@@ -63,4 +64,69 @@ int tp_json_parse(json_t **out, const char *text, size_t len)
 				    err.text);
 	*out = v;
 	return 0;
+}
+
+int tp_json_cmp(const json_t *a, const json_t *b)
+{
+	char *ca, *cb;
+	int r;
+	if (json_is_string(a) && json_is_string(b))
+		return strcmp(json_string_value(a), json_string_value(b));
+	/* a string's canonical text starts with '"', below that of any other value */
+	ca = tp_json_canonical(a);
+	cb = tp_json_canonical(b);
+	r = strcmp(ca, cb);
+	free(ca);
+	free(cb);
+	return r;
+}
+
+int tp_json_qsort_cmp(const void *a, const void *b)
+{
+	return tp_json_cmp(*(json_t *const *)a, *(json_t *const *)b);
+}
+
+int tp_str_qsort_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void tp_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *), bool unique)
+{
+	size_t n = json_array_size(arr);
+	json_t **items;
+	if (n < 2)
+		return;
+	items = tp_malloc(n * sizeof(*items));
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_incref(json_array_get(arr, i));
+	qsort(items, n, sizeof(*items), cmp);
+	json_array_clear(arr);
+	for (size_t i = 0; i < n; i++) {
+		if (unique && i > 0 && json_equal(items[i], items[i - 1]))
+			json_decref(items[i]);
+		else
+			json_array_append_new(arr, items[i]);
+	}
+	free(items);
+}
+
+void tp_json_drop_empty(json_t *obj, const char *key, unsigned what)
+{
+	json_t *v = json_object_get(obj, key);
+	bool empty;
+	if (!v)
+		return;
+	if (json_is_null(v))
+		empty = what & TP_JSON_EMPTY_NULL;
+	else if (json_is_string(v))
+		empty = (what & TP_JSON_EMPTY_STRING) && json_string_value(v)[0] == '\0';
+	else if (json_is_array(v))
+		empty = (what & TP_JSON_EMPTY_CONTAINER) && json_array_size(v) == 0;
+	else if (json_is_object(v))
+		empty = (what & TP_JSON_EMPTY_CONTAINER) && json_object_size(v) == 0;
+	else
+		empty = false;
+	if (empty)
+		json_object_del(obj, key);
 }

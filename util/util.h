@@ -42,6 +42,10 @@ enum {
 /* Records the message of the failure that is happening now (thread-local) and returns code,
  * so a call site can `return tp_error_set(TP_EINVALID, "...")`. */
 int tp_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A delay the server asked for (HTTP Retry-After, throttling hints) for the failure being
+ * recorded; call after tp_error_set, which resets it to -1 (none). */
+void tp_error_set_retry_after(int64_t ms);
+int64_t tp_error_retry_after(void);
 /* The last message recorded on this thread ("" if none). */
 const char *tp_error_last(void);
 void tp_error_clear(void);
@@ -123,6 +127,32 @@ json_t *tp_json_path_get(const json_t *root, const char *path);
 char *tp_json_canonical(const json_t *v);
 /* Parses JSON text with a clear error ("json: line L col C: message"). */
 int tp_json_parse(json_t **out, const char *text, size_t len);
+
+/* Total order on JSON values, for sorting: strings compare by content (strcmp) and come before
+ * every other value; other values compare by their canonical text (tp_json_canonical). The
+ * same values always sort the same way, whatever an observed spec contains. */
+int tp_json_cmp(const json_t *a, const json_t *b);
+/* qsort comparator for an array of json_t * (tp_json_cmp on the pointed-to values). */
+int tp_json_qsort_cmp(const void *a, const void *b);
+/* qsort comparator for an array of char * (strcmp on the pointed-to strings). */
+int tp_str_qsort_cmp(const void *a, const void *b);
+/* Sorts a JSON array in place with a qsort comparator over json_t * elements (such as
+ * tp_json_qsort_cmp); with `unique`, elements json_equal to their predecessor are dropped
+ * (the array becomes a set). Not an array, or fewer than two elements: nothing changes. */
+void tp_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *), bool unique);
+
+/* What tp_json_drop_empty counts as empty (flags, combined with |). */
+enum {
+	TP_JSON_EMPTY_NULL = 1u << 0,      /* null */
+	TP_JSON_EMPTY_STRING = 1u << 1,    /* "" */
+	TP_JSON_EMPTY_CONTAINER = 1u << 2, /* [] and {} */
+	/* null, [] and {}: the values that usually mean the same as absent ("" is kept) */
+	TP_JSON_EMPTY_ABSENT = TP_JSON_EMPTY_NULL | TP_JSON_EMPTY_CONTAINER,
+	TP_JSON_EMPTY_ALL = TP_JSON_EMPTY_ABSENT | TP_JSON_EMPTY_STRING
+};
+/* Removes obj[key] when its value is empty in one of the ways `what` (TP_JSON_EMPTY_*) names.
+ * A missing key, or obj not an object, changes nothing. */
+void tp_json_drop_empty(json_t *obj, const char *key, unsigned what);
 
 /* ---------------------------------------------------------------- logging */
 

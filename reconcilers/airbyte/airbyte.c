@@ -14,18 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* Airbyte's mask for secret connector fields; never a value anyone meant to write. */
-#define MASK "**********"
-
 #define CONNECTOR_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 /* ---------------------------------------------------------------- helpers */
-
-/* A string that holds a ${...} reference is only known at apply time: no format checks. */
-static bool has_ref(const char *s)
-{
-	return strstr(s, "${") != NULL;
-}
 
 static bool is_uuid(const char *s)
 {
@@ -44,7 +35,7 @@ static void lower_in_place(json_t *obj, const char *key, bool only_uuid)
 {
 	const char *s = tp_json_get_str(obj, key);
 	char *low;
-	if (!s || has_ref(s) || (only_uuid && !is_uuid(s)))
+	if (!s || tp_kind_has_ref(s) || (only_uuid && !is_uuid(s)))
 		return;
 	low = tp_strdup(s);
 	for (char *p = low; *p; p++)
@@ -52,38 +43,6 @@ static void lower_in_place(json_t *obj, const char *key, bool only_uuid)
 	if (strcmp(low, s) != 0)
 		json_object_set_new(obj, key, json_string(low));
 	free(low);
-}
-
-/* `[]`, `{}` and null mean the same as absent. */
-static void drop_empty(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v)
-		return;
-	if (json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
-	    (json_is_object(v) && json_object_size(v) == 0))
-		json_object_del(obj, key);
-}
-
-/* Total order on arbitrary JSON values: strings by content, everything else by its canonical
- * text, so sorting is deterministic whatever an observed spec contains. */
-static int cmp_json(const json_t *a, const json_t *b)
-{
-	char *ca, *cb;
-	int r;
-	if (json_is_string(a) && json_is_string(b))
-		return strcmp(json_string_value(a), json_string_value(b));
-	ca = tp_json_canonical(a);
-	cb = tp_json_canonical(b);
-	r = strcmp(ca, cb);
-	free(ca);
-	free(cb);
-	return r;
-}
-
-static int cmp_json_qsort(const void *a, const void *b)
-{
-	return cmp_json(*(json_t *const *)a, *(json_t *const *)b);
 }
 
 static const char *str_or_empty(const json_t *obj, const char *key)
@@ -99,90 +58,10 @@ static int cmp_stream_qsort(const void *pa, const void *pb)
 	int r = strcmp(str_or_empty(a, "name"), str_or_empty(b, "name"));
 	if (r == 0)
 		r = strcmp(str_or_empty(a, "namespace"), str_or_empty(b, "namespace"));
-	return r ? r : cmp_json(a, b);
-}
-
-/* Sorts a JSON array in place; with `unique`, equal neighbours are dropped (a set). */
-static void sort_array(json_t *arr, int (*cmp)(const void *, const void *), bool unique)
-{
-	size_t n = json_array_size(arr);
-	json_t **items;
-	if (n < 2)
-		return;
-	items = tp_malloc(n * sizeof(*items));
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_incref(json_array_get(arr, i));
-	qsort(items, n, sizeof(*items), cmp);
-	json_array_clear(arr);
-	for (size_t i = 0; i < n; i++) {
-		if (unique && i > 0 && json_equal(items[i], items[i - 1]))
-			json_decref(items[i]);
-		else
-			json_array_append_new(arr, items[i]);
-	}
-	free(items);
+	return r ? r : tp_json_cmp(a, b);
 }
 
 /* ---------------------------------------------------------------- sources and destinations */
-
-/*
- * Connector settings named like credentials ("password", "client_secret", "api_key",
- * "refresh_token", "private_key", ...): compared with case, '_' and '-' ignored, by suffix, so
- * that "token_expiry_date" is not one.
- */
-static bool secret_like_key(const char *key)
-{
-	static const char *const suffixes[] = {"password", "secret", "apikey", "token",
-					       "privatekey", "passphrase", NULL};
-	char flat[128];
-	size_t n = 0;
-
-	for (const char *p = key; *p && n + 1 < sizeof(flat); p++)
-		if (*p != '_' && *p != '-')
-			flat[n++] = (char)tolower((unsigned char)*p);
-	flat[n] = '\0';
-	for (size_t i = 0; suffixes[i]; i++) {
-		size_t sl = strlen(suffixes[i]);
-		if (n >= sl && strcmp(flat + n - sl, suffixes[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * Secrets in a connector configuration must be references: a literal credential would live
- * in Git, and the masked value can only come from copying what Airbyte returned (writing it
- * back would store ten asterisks as the password: PATCH does not treat it specially).
- */
-static void check_secrets(json_t *v, const char *key, const char *path, tp_check *c)
-{
-	const char *k;
-	json_t *item;
-	size_t i;
-
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		if (strcmp(s, MASK) == 0)
-			tp_check_error(c, path, "the masked value \"%s\" cannot be written back; "
-				       "use a ${secret:...} reference for secret fields", MASK);
-		else if (key && *s && !has_ref(s) && secret_like_key(key))
-			tp_check_error(c, path, "looks like a credential: use a ${secret:ssm:...}, "
-				       "${secret:env:...} or ${secret:file:...} reference; secret "
-				       "values never live in Git");
-	} else if (json_is_object(v)) {
-		json_object_foreach(v, k, item) {
-			char *sub = tp_sprintf("%s.%s", path, k);
-			check_secrets(item, k, sub, c);
-			free(sub);
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item) {
-			char *sub = tp_sprintf("%s.%zu", path, i);
-			check_secrets(item, key, sub, c);
-			free(sub);
-		}
-	}
-}
 
 /*
  * Shared by sources and destinations. `role` is "source" or "destination"; the API names the
@@ -199,10 +78,10 @@ static void actor_check(const json_t *spec, tp_check *c, const char *role, const
 	if (!def == !conn)
 		tp_check_error(c, "", "exactly one of `definition_id` (connector definition uuid) "
 			       "and `connector` (connector name) must be set");
-	if (def && !has_ref(def) && !is_uuid(def))
+	if (def && !tp_kind_has_ref(def) && !is_uuid(def))
 		tp_check_error(c, "definition_id", "must be a connector definition uuid like "
 			       "\"e7778cfc-e97c-4458-9ecb-b4f2bba8946c\", got \"%s\"", def);
-	if (conn && !has_ref(conn)) {
+	if (conn && !tp_kind_has_ref(conn)) {
 		size_t n = strlen(conn);
 		if (n == 0 || strspn(conn, CONNECTOR_CHARS) != n)
 			tp_check_error(c, "connector", "must be a connector name like "
@@ -225,7 +104,10 @@ static void actor_check(const json_t *spec, tp_check *c, const char *role, const
 				       type_key);
 			free(p);
 		}
-		check_secrets(conf, NULL, "configuration", c);
+		/* Secrets must be references: a literal credential would live in Git, and the
+		 * masked value can only come from copying what Airbyte returned (writing it back
+		 * would store ten asterisks as the password: PATCH does not treat it specially). */
+		tp_kind_check_literal_secrets(conf, "configuration", c);
 	}
 }
 
@@ -240,7 +122,7 @@ static void actor_normalise(json_t *spec, const char *role)
 	lower_in_place(spec, "definition_id", true);
 	lower_in_place(spec, "workspace", true);
 	conn = tp_json_get_str(spec, "connector");
-	if (!conn || has_ref(conn))
+	if (!conn || tp_kind_has_ref(conn))
 		return;
 	/* every prefix at once, so that normalising twice changes nothing */
 	for (p = conn; strncmp(p, role, rlen) == 0 && p[rlen] == '-' && p[rlen + 1]; )
@@ -412,11 +294,11 @@ static void check_stream(const json_t *st, size_t i, tp_check *c)
 	if (json_array_size(sel) == 0)
 		return;
 	json_array_foreach(sel, k, v)
-		if (json_is_string(v) && has_ref(json_string_value(v)))
+		if (json_is_string(v) && tp_kind_has_ref(json_string_value(v)))
 			return; /* the selection is only known at apply time */
 	/* Airbyte refuses a field selection that leaves out the cursor of an incremental stream
 	 * or a primary key column of a deduplicated one. */
-	if (incremental && path_head(cursor) && !has_ref(path_head(cursor)) &&
+	if (incremental && path_head(cursor) && !tp_kind_has_ref(path_head(cursor)) &&
 	    !str_in(sel, path_head(cursor))) {
 		snprintf(path, sizeof(path), "streams.%zu.selected_fields", i);
 		tp_check_error(c, path, "must include the cursor field \"%s\" of an incremental "
@@ -424,7 +306,7 @@ static void check_stream(const json_t *st, size_t i, tp_check *c)
 	}
 	json_array_foreach(pk, k, v) {
 		const char *h = path_head(v);
-		if (dedup && h && !has_ref(h) && !str_in(sel, h)) {
+		if (dedup && h && !tp_kind_has_ref(h) && !str_in(sel, h)) {
 			snprintf(path, sizeof(path), "streams.%zu.selected_fields", i);
 			tp_check_error(c, path, "must include the primary key field \"%s\" of a "
 				       "deduplicated stream", h);
@@ -445,17 +327,18 @@ static void connection_check(const json_t *spec, tp_check *c)
 		const char *type = tp_json_get_str(sched, "type");
 		const char *cron = tp_json_get_str(sched, "cron");
 		bool is_cron = type && strcmp(type, "cron") == 0;
-		bool known = type && !has_ref(type); /* a reference is known at apply time */
+		/* a reference is known at apply time */
+		bool known = type && !tp_kind_has_ref(type);
 		if (known && is_cron && !cron)
 			tp_check_error(c, "schedule.cron", "required when schedule.type is cron");
 		else if (known && !is_cron && cron)
 			tp_check_error(c, "schedule.cron", "only used when schedule.type is cron; "
 				       "remove it or set type: cron");
-		else if (cron && !has_ref(cron))
+		else if (cron && !tp_kind_has_ref(cron))
 			check_cron(cron, c);
 	}
 
-	if (nsdef && !has_ref(nsdef)) {
+	if (nsdef && !tp_kind_has_ref(nsdef)) {
 		bool custom = strcmp(nsdef, "custom_format") == 0;
 		if (custom && (!nsfmt || !*nsfmt))
 			tp_check_error(c, "namespace_format", "required when namespace_definition "
@@ -502,7 +385,7 @@ static void connection_normalise(json_t *spec)
 		const char *cron = tp_json_get_str(sched, "cron");
 		if (type && strcmp(type, "manual") == 0) {
 			json_object_del(sched, "cron");
-		} else if (cron && !has_ref(cron)) {
+		} else if (cron && !tp_kind_has_ref(cron)) {
 			tp_strlist f = {0};
 			tp_buf b;
 			tp_buf_init(&b, strlen(cron) + 1);
@@ -514,33 +397,33 @@ static void connection_normalise(json_t *spec)
 			tp_buf_free(&b);
 			tp_strlist_free(&f);
 		}
-		drop_empty(sched, "cron");
+		tp_json_drop_empty(sched, "cron", TP_JSON_EMPTY_ABSENT);
 	}
 
 	/* namespace_format means nothing unless the definition is custom_format (and Airbyte
 	 * reports "${SOURCE_NAMESPACE}" there regardless). */
-	if (nsdef && !has_ref(nsdef) && strcmp(nsdef, "custom_format") != 0)
+	if (nsdef && !tp_kind_has_ref(nsdef) && strcmp(nsdef, "custom_format") != 0)
 		json_object_del(spec, "namespace_format");
-	drop_empty(spec, "namespace_format");
+	tp_json_drop_empty(spec, "namespace_format", TP_JSON_EMPTY_ABSENT);
 
 	json_array_foreach(streams, i, st) {
 		json_t *sel;
 		if (!json_is_object(st))
 			continue;
-		drop_empty(st, "namespace");
-		drop_empty(st, "sync_mode");
-		drop_empty(st, "cursor_field");
-		drop_empty(st, "primary_key");
-		drop_empty(st, "destination_object_name");
-		drop_empty(st, "include_files");
+		tp_json_drop_empty(st, "namespace", TP_JSON_EMPTY_ABSENT);
+		tp_json_drop_empty(st, "sync_mode", TP_JSON_EMPTY_ABSENT);
+		tp_json_drop_empty(st, "cursor_field", TP_JSON_EMPTY_ABSENT);
+		tp_json_drop_empty(st, "primary_key", TP_JSON_EMPTY_ABSENT);
+		tp_json_drop_empty(st, "destination_object_name", TP_JSON_EMPTY_ABSENT);
+		tp_json_drop_empty(st, "include_files", TP_JSON_EMPTY_ABSENT);
 		sel = json_object_get(st, "selected_fields");
 		if (json_is_array(sel))
-			sort_array(sel, cmp_json_qsort, true);
-		drop_empty(st, "selected_fields");
+			tp_json_array_sort(sel, tp_json_qsort_cmp, true);
+		tp_json_drop_empty(st, "selected_fields", TP_JSON_EMPTY_ABSENT);
 	}
 	if (json_is_array(streams))
-		sort_array(streams, cmp_stream_qsort, false);
-	drop_empty(spec, "streams");
+		tp_json_array_sort(streams, cmp_stream_qsort, false);
+	tp_json_drop_empty(spec, "streams", TP_JSON_EMPTY_ABSENT);
 }
 
 static const char *const schedule_types[] = {"manual", "cron", NULL};

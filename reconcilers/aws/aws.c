@@ -37,13 +37,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A string holding a ${...} reference is resolved at apply time: its final length and format
- * are unknown here, so format checks skip it. */
-static bool has_ref(const char *s)
-{
-	return strstr(s, "${") != NULL;
-}
-
 /* Length in characters (AWS counts limits such as tag lengths in characters, not bytes);
  * the loader has already rejected invalid UTF-8. */
 static size_t utf8_chars(const char *s)
@@ -60,11 +53,6 @@ static bool is_alnum_id(const char *s)
 	size_t n = strlen(s);
 	return n >= 1 && n <= LOGICAL_ID_MAX &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Sorts a list of strings and removes duplicates, in place. A list holding anything but
@@ -84,7 +72,7 @@ static void sort_unique(json_t *spec, const char *key)
 		if (!items[i])
 			goto done;
 	}
-	qsort(items, n, sizeof(*items), cmp_str);
+	qsort(items, n, sizeof(*items), tp_str_qsort_cmp);
 	out = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(items[i], items[i - 1]) != 0)
@@ -93,22 +81,6 @@ static void sort_unique(json_t *spec, const char *key)
 	json_object_set_new(spec, key, out);
 done:
 	free(items);
-}
-
-/* [] and {} mean the same as an absent field. */
-static void drop_if_empty(json_t *spec, const char *key)
-{
-	json_t *v = json_object_get(spec, key);
-	if ((json_is_array(v) && json_array_size(v) == 0) ||
-	    (json_is_object(v) && json_object_size(v) == 0))
-		json_object_del(spec, key);
-}
-
-static void drop_if_empty_string(json_t *spec, const char *key)
-{
-	const char *s = tp_json_get_str(spec, key);
-	if (s && s[0] == '\0')
-		json_object_del(spec, key);
 }
 
 /* ---------------------------------------------------------------- aws.stack */
@@ -192,7 +164,7 @@ static void stack_check_tags(json_t *tags, tp_check *c)
 				       STACK_TAG_KEY_MAX, klen);
 		if (strncasecmp(key, "aws:", 4) == 0)
 			tp_check_error(c, path, "the tag key prefix \"aws:\" is reserved for AWS");
-		if (v && !has_ref(v)) {
+		if (v && !tp_kind_has_ref(v)) {
 			size_t vlen = utf8_chars(v);
 			if (vlen == 0 || vlen > STACK_TAG_VALUE_MAX)
 				tp_check_error(c, path, "stack tag values must have 1 to %d "
@@ -235,7 +207,7 @@ static void stack_check(const json_t *spec, tp_check *c)
 	stack_check_tags(json_object_get(spec, "tags"), c);
 	for (size_t i = 0; i < json_array_size(retain); i++) {
 		const char *id = json_string_value(json_array_get(retain, i));
-		if (id && !has_ref(id) && !is_alnum_id(id)) {
+		if (id && !tp_kind_has_ref(id) && !is_alnum_id(id)) {
 			char *path = tp_sprintf("retain_resources.%zu", i);
 			tp_check_error(c, path, "must be a logical resource id from the template "
 				       "(A-Za-z0-9), got \"%s\"", id);
@@ -248,10 +220,11 @@ static void stack_normalise(json_t *spec)
 {
 	sort_unique(spec, "capabilities");
 	sort_unique(spec, "retain_resources");
-	drop_if_empty(spec, "capabilities");
-	drop_if_empty(spec, "retain_resources");
-	drop_if_empty(spec, "parameters");
-	drop_if_empty(spec, "tags");
+	/* [] and {} mean the same as an absent field */
+	tp_json_drop_empty(spec, "capabilities", TP_JSON_EMPTY_CONTAINER);
+	tp_json_drop_empty(spec, "retain_resources", TP_JSON_EMPTY_CONTAINER);
+	tp_json_drop_empty(spec, "parameters", TP_JSON_EMPTY_CONTAINER);
+	tp_json_drop_empty(spec, "tags", TP_JSON_EMPTY_CONTAINER);
 }
 
 static const tp_kind kind_stack = {
@@ -356,7 +329,7 @@ static void ssm_check_value(const char *type, const char *tier, const char *valu
 			       "%s parameter; use type SecureString", type);
 		return;
 	}
-	if (has_ref(value))
+	if (tp_kind_has_ref(value))
 		return;
 	if (n == 0)
 		tp_check_error(c, "value", "must not be empty");
@@ -394,15 +367,15 @@ static void ssm_check(const json_t *spec, tp_check *c)
 		if (strcmp(type, "SecureString") != 0)
 			tp_check_error(c, "key_id", "only a SecureString is encrypted: set type "
 				       "SecureString or remove key_id");
-		else if (!has_ref(key_id) &&
+		else if (!tp_kind_has_ref(key_id) &&
 			 (n == 0 || n > SSM_KEY_ID_MAX || strspn(key_id, SSM_KEY_ID_CHARS) != n))
 			tp_check_error(c, "key_id", "must be a KMS key id, ARN or alias (1 to %d "
 				       "of A-Za-z0-9 ':' '/' '_' '-'), got \"%s\"",
 				       SSM_KEY_ID_MAX, key_id);
 	}
-	if (description && !has_ref(description) && utf8_chars(description) > SSM_TEXT_MAX)
+	if (description && !tp_kind_has_ref(description) && utf8_chars(description) > SSM_TEXT_MAX)
 		tp_check_error(c, "description", "must have at most %d characters", SSM_TEXT_MAX);
-	if (pattern && !has_ref(pattern) && utf8_chars(pattern) > SSM_TEXT_MAX)
+	if (pattern && !tp_kind_has_ref(pattern) && utf8_chars(pattern) > SSM_TEXT_MAX)
 		tp_check_error(c, "allowed_pattern", "must have at most %d characters",
 			       SSM_TEXT_MAX);
 	if (data_type && strcmp(data_type, "aws:ec2:image") == 0 && strcmp(type, "String") != 0)
@@ -412,8 +385,9 @@ static void ssm_check(const json_t *spec, tp_check *c)
 
 static void ssm_normalise(json_t *spec)
 {
-	drop_if_empty_string(spec, "description");
-	drop_if_empty_string(spec, "allowed_pattern");
+	/* "" means the same as an absent description or pattern */
+	tp_json_drop_empty(spec, "description", TP_JSON_EMPTY_STRING);
+	tp_json_drop_empty(spec, "allowed_pattern", TP_JSON_EMPTY_STRING);
 }
 
 static const tp_kind kind_ssm_parameter = {

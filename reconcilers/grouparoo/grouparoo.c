@@ -9,7 +9,6 @@
  */
 #include "../reconciler.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,29 +18,12 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A string that holds a ${...} reference is only known at apply time: no format checks. */
-static bool has_ref(const char *s)
-{
-	return strstr(s, "${") != NULL;
-}
-
 static bool str_is(const char *s, const char *const *set)
 {
 	for (size_t i = 0; s && set[i]; i++)
 		if (strcmp(s, set[i]) == 0)
 			return true;
 	return false;
-}
-
-/* `[]`, `{}` and null mean the same as absent. */
-static void drop_empty(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v)
-		return;
-	if (json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
-	    (json_is_object(v) && json_object_size(v) == 0))
-		json_object_del(obj, key);
 }
 
 /* Removes the null members of an object (observed objects carry nulls for unset columns). */
@@ -84,38 +66,13 @@ static void match_to_string(json_t *obj)
 	json_object_set_new(obj, "match", json_string(buf));
 }
 
-static int cmp_json(const json_t *a, const json_t *b)
-{
-	char *ca = tp_json_canonical(a), *cb = tp_json_canonical(b);
-	int r = strcmp(ca, cb);
-	free(ca);
-	free(cb);
-	return r;
-}
-
 /* Destination group memberships are identified by their group. */
 static int cmp_membership_qsort(const void *pa, const void *pb)
 {
 	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
 	const char *ga = tp_json_get_str(a, "group"), *gb = tp_json_get_str(b, "group");
 	int r = strcmp(ga ? ga : "", gb ? gb : "");
-	return r ? r : cmp_json(a, b);
-}
-
-static void sort_array(json_t *arr, int (*cmp)(const void *, const void *))
-{
-	size_t n = json_array_size(arr);
-	json_t **items;
-	if (n < 2)
-		return;
-	items = tp_malloc(n * sizeof(*items));
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_incref(json_array_get(arr, i));
-	qsort(items, n, sizeof(*items), cmp);
-	json_array_clear(arr);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, items[i]);
-	free(items);
+	return r ? r : tp_json_cmp(a, b);
 }
 
 static bool is_scalar(const json_t *v)
@@ -140,29 +97,6 @@ static void check_options(const json_t *spec, const char *field, tp_check *c)
 		tp_check_error(c, path, "option values must be a string, a number or a boolean");
 		free(path);
 	}
-}
-
-/*
- * App options named like credentials ("password", "apiKey", "secret", "token", ...), compared
- * by suffix with case, '_' and '-' ignored.
- */
-static bool secret_like_key(const char *key)
-{
-	static const char *const suffixes[] = {"password", "secret", "apikey", "token",
-					       "privatekey", "passphrase", NULL};
-	char flat[128];
-	size_t n = 0;
-
-	for (const char *p = key; *p && n + 1 < sizeof(flat); p++)
-		if (*p != '_' && *p != '-')
-			flat[n++] = (char)tolower((unsigned char)*p);
-	flat[n] = '\0';
-	for (size_t i = 0; suffixes[i]; i++) {
-		size_t sl = strlen(suffixes[i]);
-		if (n >= sl && strcmp(flat + n - sl, suffixes[i]) == 0)
-			return true;
-	}
-	return false;
 }
 
 static const tp_field option_item = {
@@ -210,7 +144,7 @@ static void check_filters(const json_t *filters, const char *prefix, tp_check *c
 	json_array_foreach(filters, i, f) {
 		const char *op = tp_json_get_str(f, "op");
 		json_t *m = json_object_get(f, "match");
-		bool known = op && !has_ref(op); /* a reference is known at apply time */
+		bool known = op && !tp_kind_has_ref(op); /* a reference is known at apply time */
 		char *path = tp_sprintf("%s.%zu.match", prefix, i);
 		if (known && str_is(op, no_match) && m)
 			tp_check_error(c, path, "not used by the %s operation; remove it", op);
@@ -234,7 +168,7 @@ static void normalise_filters(json_t *obj)
 		drop_nulls(f);
 		match_to_string(f);
 	}
-	drop_empty(obj, "filters");
+	tp_json_drop_empty(obj, "filters", TP_JSON_EMPTY_ABSENT);
 }
 
 /* ---------------------------------------------------------------- model */
@@ -275,27 +209,17 @@ static const tp_field app_fields[] = {
 static void app_check(const json_t *spec, tp_check *c)
 {
 	json_t *opts = json_object_get(spec, "options");
-	const char *key;
-	json_t *v;
 
 	check_options(spec, "options", c);
-	if (!json_is_object(opts))
-		return;
-	json_object_foreach(opts, key, v) {
-		const char *s = json_string_value(v);
-		if (s && *s && !has_ref(s) && secret_like_key(key)) {
-			char *path = tp_sprintf("options.%s", key);
-			tp_check_error(c, path, "looks like a credential: use a ${secret:ssm:...}, "
-				       "${secret:env:...} or ${secret:file:...} reference; secret "
-				       "values never live in Git");
-			free(path);
-		}
-	}
+	/* app options named like credentials (password, apiKey, secret, token, ...) must be
+	 * ${secret:...} references */
+	if (json_is_object(opts))
+		tp_kind_check_literal_secrets(opts, "options", c);
 }
 
 static void app_normalise(json_t *spec)
 {
-	drop_empty(spec, "options");
+	tp_json_drop_empty(spec, "options", TP_JSON_EMPTY_ABSENT);
 }
 
 static const tp_kind kind_app = {
@@ -372,10 +296,10 @@ static void source_check(const json_t *spec, tp_check *c)
 		if (recurring && !freq)
 			tp_check_error(c, "schedule.frequency", "required when the schedule is "
 				       "recurring, e.g. \"15m\"");
-		else if (freq && !has_ref(freq) && tp_duration_parse(&ms, freq) < 0)
+		else if (freq && !tp_kind_has_ref(freq) && tp_duration_parse(&ms, freq) < 0)
 			tp_check_error(c, "schedule.frequency", "must be a duration such as "
 				       "\"15m\" or \"1h30m\", got \"%s\"", freq);
-		else if (freq && !has_ref(freq) && ms < 60000)
+		else if (freq && !tp_kind_has_ref(freq) && ms < 60000)
 			tp_check_error(c, "schedule.frequency", "must be at least one minute, got "
 				       "\"%s\"", freq);
 		check_options(sched, "options", c);
@@ -408,13 +332,13 @@ static void source_normalise(json_t *spec)
 {
 	json_t *sched = json_object_get(spec, "schedule");
 
-	drop_empty(spec, "options");
-	drop_empty(spec, "mapping");
+	tp_json_drop_empty(spec, "options", TP_JSON_EMPTY_ABSENT);
+	tp_json_drop_empty(spec, "mapping", TP_JSON_EMPTY_ABSENT);
 	if (json_is_object(sched)) {
 		const char *freq = tp_json_get_str(sched, "frequency");
 		int64_t ms;
 		drop_nulls(sched);
-		if (freq && !has_ref(freq) && tp_duration_parse(&ms, freq) == 0) {
+		if (freq && !tp_kind_has_ref(freq) && tp_duration_parse(&ms, freq) == 0) {
 			char *canon = format_duration(ms);
 			json_object_set_new(sched, "frequency", json_string(canon));
 			free(canon);
@@ -422,7 +346,7 @@ static void source_normalise(json_t *spec)
 		/* the frequency of a schedule that does not recur is never used */
 		if (json_is_false(json_object_get(sched, "recurring")))
 			json_object_del(sched, "frequency");
-		drop_empty(sched, "options");
+		tp_json_drop_empty(sched, "options", TP_JSON_EMPTY_ABSENT);
 		normalise_filters(sched);
 	}
 }
@@ -479,7 +403,7 @@ static void property_check(const json_t *spec, tp_check *c)
 
 static void property_normalise(json_t *spec)
 {
-	drop_empty(spec, "options");
+	tp_json_drop_empty(spec, "options", TP_JSON_EMPTY_ABSENT);
 	normalise_filters(spec);
 }
 
@@ -549,7 +473,7 @@ static void check_rule(const json_t *r, size_t i, tp_check *c)
 		snprintf(path, sizeof(path), "rules.%zu.match", i);
 		tp_check_error(c, path, "must be a string, a number or a boolean");
 	}
-	if (!op || has_ref(op))
+	if (!op || tp_kind_has_ref(op))
 		return;
 	if (str_is(op, no_match)) {
 		if (m || num || unit || dir)
@@ -643,7 +567,7 @@ static void group_normalise(json_t *spec)
 	json_array_foreach(rules, i, r)
 		if (json_is_object(r))
 			normalise_rule(r);
-	drop_empty(spec, "rules");
+	tp_json_drop_empty(spec, "rules", TP_JSON_EMPTY_ABSENT);
 }
 
 static const tp_kind kind_group = {
@@ -710,7 +634,7 @@ static void destination_check(const json_t *spec, tp_check *c)
 	json_t *m;
 
 	check_options(spec, "options", c);
-	if (coll && !has_ref(coll)) {
+	if (coll && !tp_kind_has_ref(coll)) {
 		if (strcmp(coll, "group") == 0 && !has_group)
 			tp_check_error(c, "group", "required when collection is group");
 		else if (strcmp(coll, "group") != 0 && has_group)
@@ -738,15 +662,15 @@ static void destination_normalise(json_t *spec)
 	json_t *dgm = json_object_get(spec, "destination_group_memberships");
 
 	/* `group` alone means collection: group; neither means none (Grouparoo's default). */
-	drop_empty(spec, "group");
+	tp_json_drop_empty(spec, "group", TP_JSON_EMPTY_ABSENT);
 	if (!json_object_get(spec, "collection"))
 		json_object_set_new(spec, "collection",
 				    json_string(json_object_get(spec, "group") ? "group" : "none"));
-	drop_empty(spec, "options");
-	drop_empty(spec, "mapping");
+	tp_json_drop_empty(spec, "options", TP_JSON_EMPTY_ABSENT);
+	tp_json_drop_empty(spec, "mapping", TP_JSON_EMPTY_ABSENT);
 	if (json_is_array(dgm))
-		sort_array(dgm, cmp_membership_qsort);
-	drop_empty(spec, "destination_group_memberships");
+		tp_json_array_sort(dgm, cmp_membership_qsort, false);
+	tp_json_drop_empty(spec, "destination_group_memberships", TP_JSON_EMPTY_ABSENT);
 }
 
 static const tp_kind kind_destination = {

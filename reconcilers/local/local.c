@@ -6,8 +6,15 @@
  */
 #include "../reconciler.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "../../spec/spec.h"
 
 static const tp_field file_fields[] = {
 	{.name = "path", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED | TP_F_IMMUTABLE,
@@ -74,6 +81,256 @@ static json_t *file_predict(const json_t *spec)
 	return out;
 }
 
+/* ---------------------------------------------------------------- runtime */
+
+#define MARKER_XATTR "user.tapestry.owner"
+#define MAX_FILE_BYTES ((size_t)16 * 1024 * 1024)
+
+static bool is_sensitive(const tp_op *op, const char *path)
+{
+	return op->sensitive && tp_strlist_contains(op->sensitive, path);
+}
+
+/* The content a spec asks for: inline, or a repository file with ${...} interpolated. The
+ * repository file must be the one that was planned (its digest is in the spec value). */
+static int desired_content(char **out, const tp_op *op)
+{
+	const char *content = tp_json_get_str(op->spec, "content");
+	const char *source = tp_json_get_str(op->spec, "source");
+	tp_buf b;
+	char *path = NULL;
+	const char *digest = "";
+	int rc = 0;
+
+	*out = NULL;
+	tp_buf_init(&b, MAX_FILE_BYTES);
+	if (content) {
+		*out = tp_strdup(content);
+		goto done;
+	}
+	if (!source || !op->tree) {
+		rc = tp_error_set(TP_EINVALID, "%s: no content to write", op->address);
+		goto done;
+	}
+	path = tp_file_field_path(source, &digest);
+	if ((rc = op->tree->read(op->tree, &b, path, MAX_FILE_BYTES)) < 0)
+		goto done;
+	if (digest[0]) {
+		uint8_t d[TP_SHA256_LEN];
+		char hex[2 * TP_SHA256_LEN + 1];
+		tp_sha256(d, b.ptr ? b.ptr : "", b.len);
+		tp_hex_encode(hex, d, sizeof(d));
+		if (strncmp(hex, digest, strlen(digest)) != 0) {
+			rc = tp_error_set(TP_ECONFLICT,
+					  "%s: %s changed since the plan was made; plan again",
+					  op->address, path);
+			goto done;
+		}
+	}
+	rc = op->interpolate ? op->interpolate(op->interpolate_ctx, tp_buf_cstr(&b), out)
+			     : (*out = tp_strdup(tp_buf_cstr(&b)), 0);
+done:
+	free(path);
+	tp_buf_free(&b);
+	return rc;
+}
+
+static int parse_mode(const char *mode)
+{
+	return mode ? (int)strtol(mode, NULL, 8) : 0644;
+}
+
+/* The owner marker of an existing file: 1 ours, 0 none (or no xattr support), -1 another. */
+static int marker_state(const char *path, const char *marker)
+{
+	char buf[512];
+	ssize_t n = getxattr(path, MARKER_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, marker) == 0 ? 1 : -1;
+}
+
+/* Writes atomically: a temporary file in the same directory, fsync, rename over. */
+static int write_file(const tp_op *op, const char *path, const char *content, int mode)
+{
+	char *tmp = tp_sprintf("%s.tapestry-XXXXXX", path);
+	int fd = -1, rc = 0;
+	size_t len = strlen(content), off = 0;
+
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		rc = tp_error_set(errno == ENOENT ? TP_ENOTFOUND : TP_EIO, "%s: cannot write %s: %s",
+				  op->address, path, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, content + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = tp_error_set(TP_EIO, "%s: writing %s: %s", op->address, path,
+					  strerror(errno));
+			goto done;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0) {
+		rc = tp_error_set(TP_EIO, "%s: %s: %s", op->address, path, strerror(errno));
+		goto done;
+	}
+	/* best effort: file systems without user xattrs still work, without the marker */
+	(void)fsetxattr(fd, MARKER_XATTR, op->marker, strlen(op->marker), 0);
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = tp_error_set(TP_EIO, "%s: %s: %s", op->address, path, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = tp_error_set(TP_EIO, "%s: rename to %s: %s", op->address, path,
+				  strerror(errno));
+		goto done;
+	}
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+static json_t *outputs_for(const char *path, const char *content)
+{
+	uint8_t d[TP_SHA256_LEN];
+	char hex[2 * TP_SHA256_LEN + 1];
+	tp_sha256(d, content, strlen(content));
+	tp_hex_encode(hex, d, sizeof(d));
+	return json_pack("{s:s,s:s}", "path", path, "sha256", hex);
+}
+
+static int file_write_op(const tp_op *op, tp_op_result *out, bool creating)
+{
+	const char *path = tp_json_get_str(op->spec, "path");
+	char *content = NULL;
+	int rc;
+
+	if ((rc = desired_content(&content, op)) < 0)
+		goto done;
+	if (creating && access(path, F_OK) == 0 && marker_state(path, op->marker) < 0) {
+		rc = tp_error_set(TP_EEXISTS,
+				  "%s: %s exists and belongs to another owner (xattr %s); "
+				  "Tapestry does not take over objects it did not create",
+				  op->address, path, MARKER_XATTR);
+		goto done;
+	}
+	if ((rc = write_file(op, path, content,
+			     parse_mode(tp_json_get_str(op->spec, "mode")))) < 0)
+		goto done;
+	out->provider_id = tp_strdup(path);
+	out->outputs = outputs_for(path, content);
+done:
+	tp_secret_free(content);
+	return rc;
+}
+
+static int file_create(void *session, const tp_op *op, tp_op_result *out)
+{
+	(void)session;
+	return file_write_op(op, out, true);
+}
+
+static int file_update(void *session, const tp_op *op, tp_op_result *out)
+{
+	(void)session;
+	return file_write_op(op, out, false);
+}
+
+static const char *recorded_path(const tp_op *op)
+{
+	const char *p = op->provider_id;
+	if (!p)
+		p = tp_json_get_str(op->applied, "path");
+	return p;
+}
+
+static int file_remove(void *session, const tp_op *op)
+{
+	const char *path = recorded_path(op);
+	(void)session;
+	if (!path)
+		return 0;
+	if (access(path, F_OK) != 0)
+		return 0; /* already gone */
+	if (marker_state(path, op->marker) < 0)
+		return tp_error_set(TP_ECONFLICT,
+				    "%s: %s now belongs to another owner (xattr %s); not deleting it",
+				    op->address, path, MARKER_XATTR);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return tp_error_set(TP_EIO, "%s: deleting %s: %s", op->address, path,
+				    strerror(errno));
+	return 0;
+}
+
+static int file_adopt(void *session, const tp_op *op, tp_op_result *out)
+{
+	const char *path = tp_json_get_str(op->spec ? op->spec : op->applied, "path");
+	tp_buf b;
+	int rc;
+	(void)session;
+	if (!path || access(path, F_OK) != 0 || marker_state(path, op->marker) != 1)
+		return tp_error_set(TP_ENOTFOUND, "%s: nothing to adopt", op->address);
+	tp_buf_init(&b, MAX_FILE_BYTES);
+	rc = tp_file_read(&b, path, MAX_FILE_BYTES);
+	if (rc == 0) {
+		out->provider_id = tp_strdup(path);
+		out->outputs = outputs_for(path, tp_buf_cstr(&b));
+	}
+	tp_buf_free(&b);
+	return rc;
+}
+
+static int file_observe(void *session, const tp_op *ops, size_t n, json_t **out)
+{
+	(void)session;
+	for (size_t i = 0; i < n; i++) {
+		const tp_op *op = &ops[i];
+		const char *path = recorded_path(op);
+		struct stat st;
+		tp_buf b;
+		json_t *o;
+		char mode[8];
+		out[i] = NULL;
+		if (!path || lstat(path, &st) != 0)
+			continue; /* gone */
+		if (!S_ISREG(st.st_mode)) {
+			/* something else took its place: report it as different content */
+			out[i] = json_pack("{s:s,s:s}", "path", path, "content",
+					   "(not a regular file)");
+			continue;
+		}
+		tp_buf_init(&b, MAX_FILE_BYTES);
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+		o = json_pack("{s:s,s:s}", "path", path, "mode", mode);
+		if (tp_file_read(&b, path, MAX_FILE_BYTES) == 0 && json_object_get(op->applied,
+										   "content")) {
+			size_t bad;
+			if (is_sensitive(op, "content") || !tp_utf8_valid(b.ptr ? b.ptr : "", b.len,
+									  &bad))
+				json_object_set_new(o, "content",
+						    tp_op_fingerprint(op, tp_buf_cstr(&b), b.len));
+			else
+				json_object_set_new(o, "content", json_string(tp_buf_cstr(&b)));
+		}
+		/* a file rendered from `source` is compared through its outputs' hash */
+		tp_buf_free(&b);
+		out[i] = o;
+	}
+	return 0;
+}
+
 static const tp_kind kind_file = {
 	.name = "local.file",
 	.phase = TP_PHASE_HOST,
@@ -83,6 +340,11 @@ static const tp_kind kind_file = {
 	.check = file_check,
 	.normalise = file_normalise,
 	.predict_outputs = file_predict,
+	.observe = file_observe,
+	.create = file_create,
+	.update = file_update,
+	.remove = file_remove,
+	.adopt = file_adopt,
 };
 
 static const tp_field config_fields[] = {
@@ -96,4 +358,5 @@ const tp_provider tp_provider_local = {
 	.config = config_fields,
 	.needs_config = false,
 	.kinds = kinds,
+	.max_concurrency = 8,
 };

@@ -23,13 +23,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A string holding a ${...} reference is resolved at apply time: its final form is unknown
- * here, so format checks and case rewriting leave it alone. */
-static bool has_ref(const char *s)
-{
-	return strstr(s, "${") != NULL;
-}
-
 static bool is_ident_start(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
@@ -109,7 +102,7 @@ static void check_ident_path(tp_check *c, const char *path, const char *s, int m
 	const char *p = s;
 	int parts = 0;
 
-	if (!s || has_ref(s))
+	if (!s || tp_kind_has_ref(s))
 		return;
 	for (;;) {
 		size_t n = ident_span(p);
@@ -174,7 +167,7 @@ static char *ident_canon(const char *s)
 	tp_buf b;
 	const char *p = s;
 
-	if (has_ref(s))
+	if (tp_kind_has_ref(s))
 		return NULL;
 	tp_buf_init(&b, TP_BUF_DEFAULT_MAX);
 	for (;;) {
@@ -219,9 +212,7 @@ static void set_str(json_t *obj, const char *key, const char *value)
 /* Snowflake reads back an absent comment as "": the two are the same. */
 static void drop_empty_comment(json_t *spec)
 {
-	const char *s = tp_json_get_str(spec, "comment");
-	if (s && s[0] == '\0')
-		json_object_del(spec, "comment");
+	tp_json_drop_empty(spec, "comment", TP_JSON_EMPTY_STRING);
 }
 
 /* Upper-cases a keyword phrase and collapses '_' and runs of blanks to single spaces
@@ -336,7 +327,7 @@ static void warehouse_check(const json_t *spec, tp_check *c)
 
 	check_ident(c, "name", tp_json_get_str(spec, "name"));
 	check_ident(c, "resource_monitor", tp_json_get_str(spec, "resource_monitor"));
-	if (size && !has_ref(size) && !warehouse_size_canon(size))
+	if (size && !tp_kind_has_ref(size) && !warehouse_size_canon(size))
 		tp_check_error(c, "warehouse_size", "unknown warehouse size \"%s\"; expected "
 			       "one of XSMALL, SMALL, MEDIUM, LARGE, XLARGE, XXLARGE, XXXLARGE, "
 			       "X4LARGE, X5LARGE, X6LARGE (Snowflake's spellings such as X-Small "
@@ -441,7 +432,7 @@ static void schema_check(const json_t *spec, tp_check *c)
 	check_ident(c, "name", name);
 	check_ident(c, "database", tp_json_get_str(spec, "database"));
 	check_transient_retention(spec, c);
-	if (name && !has_ref(name)) {
+	if (name && !tp_kind_has_ref(name)) {
 		char *canon = ident_canon(name);
 		if (canon && strcmp(canon, "INFORMATION_SCHEMA") == 0)
 			tp_check_error(c, "name", "INFORMATION_SCHEMA is Snowflake's own read-only "
@@ -602,7 +593,7 @@ static void user_check(const json_t *spec, tp_check *c)
 	check_ident(c, "default_warehouse", tp_json_get_str(spec, "default_warehouse"));
 	check_ident_path(c, "default_namespace", tp_json_get_str(spec, "default_namespace"), 1,
 			 2);
-	if (key && !has_ref(key)) {
+	if (key && !tp_kind_has_ref(key)) {
 		char *body = rsa_key_body(key);
 		size_t n = strlen(body);
 		if (strstr(key, "PRIVATE KEY"))
@@ -634,13 +625,13 @@ static void user_normalise(json_t *spec)
 	canon_ident_field(spec, "default_namespace");
 	drop_empty_comment(spec);
 	/* Login names are case-insensitive and read back upper-case. */
-	if (login && !has_ref(login)) {
+	if (login && !tp_kind_has_ref(login)) {
 		char *up = tp_strdup(login);
 		upcase(up);
 		set_str(spec, "login_name", up);
 		free(up);
 	}
-	if (key && !has_ref(key)) {
+	if (key && !tp_kind_has_ref(key)) {
 		char *body = rsa_key_body(key);
 		set_str(spec, "rsa_public_key", body);
 		free(body);
@@ -766,7 +757,7 @@ static void grant_check_privileges(json_t *privs, tp_check *c)
 		const char *p = json_string_value(json_array_get(privs, i));
 		char *canon;
 
-		if (!p || has_ref(p))
+		if (!p || tp_kind_has_ref(p))
 			continue;
 		snprintf(path, sizeof(path), "privileges.%zu", i);
 		if (!is_privilege_words(p)) {
@@ -859,11 +850,6 @@ static void grant_check(const json_t *spec, tp_check *c)
 		grant_check_on(on, c);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Privileges: upper-case, single-spaced, sorted, without duplicates. A list holding anything
  * but plain strings is left as it is. */
 static void grant_normalise_privileges(json_t *spec)
@@ -879,11 +865,11 @@ static void grant_normalise_privileges(json_t *spec)
 	items = tp_calloc(n, sizeof(*items));
 	for (; k < n; k++) {
 		const char *p = json_string_value(json_array_get(list, k));
-		if (!p || has_ref(p))
+		if (!p || tp_kind_has_ref(p))
 			goto done;
 		items[k] = keyword_canon(p);
 	}
-	qsort(items, n, sizeof(*items), cmp_str);
+	qsort(items, n, sizeof(*items), tp_str_qsort_cmp);
 	out = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(items[i], items[i - 1]) != 0)

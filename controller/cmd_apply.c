@@ -1,0 +1,222 @@
+/*
+ * `tapestry apply DIR --state FILE`: the one-shot form of a reconcile. Takes the state lock,
+ * resolves what an interrupted run left pending, observes live state, plans, shows the plan,
+ * asks for confirmation on a terminal (unless --auto-approve), and applies it with the engine.
+ */
+#include "controller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+	const char *dir;
+	const char *state_path;
+	bool auto_approve;
+	bool allow_mass_delete;
+	bool refresh;
+	int concurrency;
+} apply_args;
+
+static int parse_args(apply_args *a, int argc, char **argv)
+{
+	memset(a, 0, sizeof(*a));
+	a->refresh = true;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--state") == 0) {
+			if (++i >= argc)
+				return tp_error_set(TP_EUSAGE, "--state needs a file");
+			a->state_path = argv[i];
+		} else if (strncmp(arg, "--state=", 8) == 0) {
+			a->state_path = arg + 8;
+		} else if (strcmp(arg, "--auto-approve") == 0) {
+			a->auto_approve = true;
+		} else if (strcmp(arg, "--allow-mass-delete") == 0) {
+			a->allow_mass_delete = true;
+		} else if (strcmp(arg, "--refresh=false") == 0 || strcmp(arg, "--no-refresh") == 0) {
+			a->refresh = false;
+		} else if (strncmp(arg, "--concurrency=", 14) == 0) {
+			a->concurrency = atoi(arg + 14);
+			if (a->concurrency < 1 || a->concurrency > 256)
+				return tp_error_set(TP_EUSAGE, "--concurrency takes 1 to 256");
+		} else if (arg[0] == '-') {
+			return tp_error_set(TP_EUSAGE, "unknown option %s", arg);
+		} else if (!a->dir) {
+			a->dir = arg;
+		} else {
+			return tp_error_set(TP_EUSAGE, "apply takes one directory");
+		}
+	}
+	if (!a->dir)
+		a->dir = ".";
+	if (!a->state_path)
+		return tp_error_set(TP_EUSAGE, "--state FILE is required");
+	return 0;
+}
+
+static const char *verb(const char *action, bool done)
+{
+	if (strcmp(action, "create") == 0)
+		return done ? "Creation complete" : "Creating...";
+	if (strcmp(action, "update") == 0)
+		return done ? "Modifications complete" : "Modifying...";
+	if (strcmp(action, "replace") == 0)
+		return done ? "Replacement complete" : "Replacing...";
+	if (strcmp(action, "delete") == 0)
+		return done ? "Destruction complete" : "Destroying...";
+	if (strcmp(action, "forget") == 0)
+		return done ? "Forgotten (the object is kept)" : "Forgetting...";
+	return action;
+}
+
+static void on_progress(void *ctx, const char *address, const char *action, const char *phase,
+			const char *detail)
+{
+	(void)ctx;
+	if (strcmp(phase, "start") == 0)
+		printf("%s: %s\n", address, verb(action, false));
+	else if (strcmp(phase, "done") == 0)
+		printf("%s: %s %s\n", address, verb(action, true), detail ? detail : "");
+	else if (strcmp(phase, "failed") == 0)
+		printf("%s: Error: %s\n", address, detail ? detail : "failed");
+	else if (strcmp(phase, "skipped") == 0)
+		printf("%s: Skipped: %s\n", address, detail ? detail : "");
+	else if (strcmp(phase, "retry") == 0)
+		printf("%s: Still trying: %s\n", address, detail ? detail : "");
+	fflush(stdout);
+}
+
+static bool confirm(void)
+{
+	char line[16] = {0};
+	fputs("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to "
+	      "approve.\n\n  Enter a value: ", stdout);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcmp(line, "yes") == 0;
+}
+
+static char *lock_owner(void)
+{
+	char host[128] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	return tp_sprintf("tapestry apply (pid %ld on %s)", (long)getpid(), host);
+}
+
+int tp_cmd_apply(int argc, char **argv)
+{
+	apply_args a;
+	tp_tree *tree = NULL;
+	tp_pipeline *p = NULL;
+	tp_diags diags = {0};
+	tp_state *st = NULL;
+	tp_state_resources recorded = {0};
+	tp_plan *plan = NULL;
+	tp_plan_options popts = {0};
+	tp_engine_opts eo = {0};
+	tp_engine_summary sum;
+	tp_strlist unobserved = {0};
+	tp_buf out;
+	char *owner = NULL;
+	bool locked = false;
+	int rc;
+
+	tp_buf_init(&out, TP_BUF_DEFAULT_MAX);
+	if ((rc = parse_args(&a, argc, argv)) < 0)
+		goto done;
+	if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0)
+		goto done;
+	rc = tp_pipeline_load(&p, tree, &diags);
+	if (rc == TP_EINVALID) {
+		tp_diags_print(&diags, stderr);
+		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was applied", a.dir,
+			     diags.len + diags.dropped, diags.len + diags.dropped == 1 ? "" : "s");
+		goto done;
+	}
+	if (rc < 0)
+		goto done;
+	if ((rc = tp_state_open(&st, a.state_path, TP_STATE_READWRITE)) < 0)
+		goto done;
+	owner = lock_owner();
+	if ((rc = tp_state_lock_acquire(st, owner, 3600 * 1000)) < 0)
+		goto done;
+	locked = true;
+
+	eo.pipeline = p;
+	eo.tree = tree;
+	eo.state = st;
+	eo.trigger = "cli";
+	eo.concurrency = a.concurrency;
+	eo.progress = on_progress;
+	if ((rc = tp_engine_recover(&eo)) < 0)
+		goto done;
+	if ((rc = tp_state_resources_list(&recorded, st)) < 0)
+		goto done;
+	if (a.refresh && recorded.len) {
+		if ((rc = tp_engine_refresh(&eo, &recorded, true, &unobserved)) < 0)
+			goto done;
+		for (size_t i = 0; i < unobserved.len; i++)
+			fprintf(stderr, "Warning: %s cannot observe live state yet: its drift is not "
+					"checked\n", unobserved.items[i]);
+	}
+
+	popts.self_heal = p->settings.self_heal; /* the same plan `tapestry plan` shows */
+	popts.max_prune_percent = p->settings.max_prune_percent;
+	popts.allow_mass_delete = a.allow_mass_delete;
+	if ((rc = tp_plan_build(&plan, p, &recorded, &popts)) < 0)
+		goto done;
+	if ((rc = tp_plan_render(&out, plan, TP_RENDER_TEXT,
+				 isatty(STDOUT_FILENO) && !getenv("NO_COLOR"))) < 0)
+		goto done;
+	fwrite(out.ptr ? out.ptr : "", 1, out.len, stdout);
+	if (plan->errors.len) {
+		rc = tp_error_set(TP_EINVALID, "nothing was applied: the plan violates %zu "
+					       "lifecycle rule%s", plan->errors.len,
+				  plan->errors.len == 1 ? "" : "s");
+		goto done;
+	}
+	if (!tp_plan_has_changes(plan)) {
+		rc = 0;
+		goto done;
+	}
+	if (!a.auto_approve) {
+		if (!isatty(STDIN_FILENO)) {
+			rc = tp_error_set(TP_EINVALID, "refusing to apply without confirmation: "
+						       "stdin is not a terminal (use --auto-approve)");
+			goto done;
+		}
+		if (!confirm()) {
+			rc = tp_error_set(TP_EINVALID, "apply cancelled");
+			goto done;
+		}
+	}
+	putchar('\n');
+	rc = tp_engine_apply(&sum, &eo, plan);
+	if (rc == 0 || sum.run_id) {
+		printf("\n%s Resources: %zu added, %zu changed, %zu destroyed", rc == 0 ?
+		       "Apply complete!" : "Apply failed.", sum.created + sum.replaced, sum.updated,
+		       sum.deleted + sum.replaced);
+		if (sum.forgotten)
+			printf(", %zu forgotten", sum.forgotten);
+		if (sum.failed || sum.skipped)
+			printf("; %zu failed, %zu skipped", sum.failed, sum.skipped);
+		puts(".");
+	}
+done:
+	if (locked)
+		tp_state_lock_release(st, owner);
+	free(owner);
+	tp_strlist_free(&unobserved);
+	tp_buf_free(&out);
+	tp_plan_free(plan);
+	tp_state_resources_free(&recorded);
+	tp_state_close(st);
+	tp_pipeline_free(p);
+	tp_diags_free(&diags);
+	tp_tree_free(tree);
+	return rc;
+}

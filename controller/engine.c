@@ -1,0 +1,1071 @@
+/*
+ * The apply engine: plan in, provider calls out, state and journal kept exact. Sits between
+ * diff/ (which decides what to do) and the reconcilers (which know how to talk to an API).
+ *
+ * Scheduling: a pool of worker threads takes plan entries whose dependencies are done,
+ * respecting each provider's concurrency limit; an entry whose dependency failed is skipped.
+ * Every write call is preceded by a committed journal row and followed by its completion and
+ * the resource's new state row, so an interruption at any point leaves either a completed
+ * record or a pending row that tp_engine_recover resolves by observing. The state handle is
+ * used under the engine mutex (one thread at a time); provider calls run without it.
+ */
+#include "controller.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ST_WAITING 0
+#define ST_RUNNING 1
+#define ST_DONE 2
+#define ST_FAILED 3
+#define ST_SKIPPED 4
+
+typedef struct {
+	const tp_provider *prov;
+	void *session;
+	bool opened;
+	int open_rc;
+	char *open_error;
+	int inflight;
+	int limit;
+	int budget; /* retries left */
+} prov_slot;
+
+typedef struct {
+	const tp_engine_opts *o;
+	const tp_plan *plan;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *status;
+	size_t left;
+	prov_slot *provs;
+	size_t nprov;
+	json_t *outputs; /* {address: outputs}: what references resolve to right now */
+	uint8_t key[32];
+	bool have_key;
+	int64_t run_id;
+	tp_engine_summary sum;
+} engine;
+
+/* ---------------------------------------------------------------- small helpers */
+
+static int max_attempts(const tp_engine_opts *o)
+{
+	return o->max_attempts > 0 ? o->max_attempts : 5;
+}
+
+static void progress(const engine *e, const char *address, const char *action,
+		     const char *phase, const char *detail)
+{
+	if (e->o->progress)
+		e->o->progress(e->o->progress_ctx, address, action, phase, detail);
+}
+
+static void random_token(char out[33])
+{
+	uint8_t b[16];
+	if (tp_random_bytes(b, sizeof(b)) < 0) {
+		uint64_t r1 = tp_clock_rand_u64(), r2 = tp_clock_rand_u64();
+		memcpy(b, &r1, 8);
+		memcpy(b + 8, &r2, 8);
+	}
+	tp_hex_encode(out, b, sizeof(b));
+}
+
+static char *spec_hash(const json_t *spec)
+{
+	char *canon = tp_json_canonical(spec);
+	uint8_t d[TP_SHA256_LEN];
+	char hex[2 * TP_SHA256_LEN + 1];
+	tp_sha256(d, canon, strlen(canon));
+	tp_hex_encode(hex, d, sizeof(d));
+	free(canon);
+	return tp_strdup(hex);
+}
+
+static char *marker_for(const tp_pipeline *p, const char *address)
+{
+	return tp_sprintf("tapestry:%s:%s", p->name, address);
+}
+
+static const char *kind_of_address(char *buf, size_t n, const char *address)
+{
+	const char *slash = strchr(address, '/');
+	size_t len = slash ? (size_t)(slash - address) : strlen(address);
+	if (len >= n)
+		len = n - 1;
+	memcpy(buf, address, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* ---------------------------------------------------------------- secrets */
+
+typedef struct {
+	tp_buf out;
+	const char *text;
+	size_t last;
+	int rc;
+} secret_interp;
+
+static int on_secret(void *ctx, const tp_ref *ref, size_t start, size_t end)
+{
+	secret_interp *si = ctx;
+	char *value = NULL;
+	tp_buf_put(&si->out, si->text + si->last, start - si->last);
+	si->last = end;
+	if (ref->type != TP_REF_SECRET) {
+		/* resource references were resolved before; keep any leftover text as is */
+		tp_buf_put(&si->out, si->text + start, end - start);
+		return 0;
+	}
+	if ((si->rc = tp_secret_resolve(&value, ref->scheme, ref->location)) < 0)
+		return si->rc;
+	tp_buf_puts(&si->out, value);
+	tp_secret_free(value);
+	return 0;
+}
+
+/* The string with every ${secret:...} replaced by its value. *out must be wiped by the
+ * caller (tp_secret_free). Strings without a secret reference are copied. */
+static int substitute_secrets(char **out, const char *text)
+{
+	secret_interp si = {{0}, text, 0, 0};
+	int rc;
+	*out = NULL;
+	if (!strstr(text, "${secret:")) {
+		*out = tp_strdup(text);
+		return 0;
+	}
+	tp_buf_init(&si.out, TP_BUF_DEFAULT_MAX);
+	rc = tp_refs_scan(text, on_secret, &si);
+	if (rc == 0)
+		rc = tp_buf_puts(&si.out, text + si.last);
+	if (rc < 0) {
+		if (si.out.ptr)
+			explicit_bzero(si.out.ptr, si.out.len);
+		tp_buf_free(&si.out);
+		return rc;
+	}
+	*out = tp_buf_detach(&si.out);
+	return 0;
+}
+
+/* A copy of spec with secrets resolved; hashes (when not NULL) gets {path: hmac} for every
+ * string that held a secret. The copy holds secret values: wipe_json it after use. */
+static int resolve_secrets(json_t **out, const json_t *spec, const char *path,
+			   const uint8_t *key, json_t *hashes)
+{
+	int rc = 0;
+	*out = NULL;
+	if (json_is_string(spec)) {
+		const char *s = json_string_value(spec);
+		char *v = NULL;
+		if (!strstr(s, "${secret:")) {
+			*out = json_incref((json_t *)(uintptr_t)spec);
+			return 0;
+		}
+		if ((rc = substitute_secrets(&v, s)) < 0)
+			return rc;
+		if (hashes && key) {
+			uint8_t mac[TP_SHA256_LEN];
+			char hex[2 * TP_SHA256_LEN + 1];
+			tp_hmac_sha256(mac, key, 32, v, strlen(v));
+			tp_hex_encode(hex, mac, sizeof(mac));
+			json_object_set_new(hashes, path, json_string(hex));
+		}
+		*out = json_string(v);
+		tp_secret_free(v);
+		return 0;
+	}
+	if (json_is_object(spec)) {
+		const char *k;
+		json_t *v;
+		json_t *o = json_object();
+		json_object_foreach((json_t *)(uintptr_t)spec, k, v) {
+			char *sub = path[0] ? tp_sprintf("%s.%s", path, k) : tp_strdup(k);
+			json_t *c = NULL;
+			rc = resolve_secrets(&c, v, sub, key, hashes);
+			free(sub);
+			if (rc < 0) {
+				json_decref(o);
+				return rc;
+			}
+			json_object_set_new(o, k, c);
+		}
+		*out = o;
+		return 0;
+	}
+	if (json_is_array(spec)) {
+		size_t i;
+		json_t *v;
+		json_t *a = json_array();
+		json_array_foreach(spec, i, v) {
+			char *sub = tp_sprintf("%s%s%zu", path, path[0] ? "." : "", i);
+			json_t *c = NULL;
+			rc = resolve_secrets(&c, v, sub, key, hashes);
+			free(sub);
+			if (rc < 0) {
+				json_decref(a);
+				return rc;
+			}
+			json_array_append_new(a, c);
+		}
+		*out = a;
+		return 0;
+	}
+	*out = json_deep_copy(spec);
+	return 0;
+}
+
+/* Overwrites every string in a JSON value before it is released (secret values). */
+static void wipe_json(json_t *v)
+{
+	const char *k;
+	json_t *c;
+	size_t i;
+	if (!v)
+		return;
+	if (json_is_string(v) && json_string_length(v) > 0) {
+		char *z = tp_calloc(json_string_length(v) + 1, 1);
+		memset(z, 'x', json_string_length(v));
+		json_string_set(v, z);
+		free(z);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, c)
+			wipe_json(c);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, c)
+			wipe_json(c);
+	}
+}
+
+/* op->interpolate: references with the current outputs, then secrets. */
+typedef struct {
+	engine *e;
+	const tp_resource *r;
+} interp_ctx;
+
+static int interpolate(void *ctx, const char *text, char **out)
+{
+	interp_ctx *ic = ctx;
+	tp_resource tmp;
+	json_t *resolved;
+	int rc;
+	*out = NULL;
+	/* resolve the text as if it were a spec string of the resource */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp = *ic->r;
+	tmp.spec = json_string(text);
+	pthread_mutex_lock(&ic->e->mu);
+	resolved = tp_spec_resolve_outputs(&tmp, ic->e->o->pipeline, ic->e->outputs);
+	pthread_mutex_unlock(&ic->e->mu);
+	json_decref(tmp.spec);
+	if (!json_is_string(resolved)) {
+		json_decref(resolved);
+		return tp_error_set(TP_EINVALID,
+				    "%s: the file references an output that is not known yet (only "
+				    "references in the spec order the graph; add depends_on)",
+				    ic->r->address);
+	}
+	rc = substitute_secrets(out, json_string_value(resolved));
+	json_decref(resolved);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- providers */
+
+static prov_slot *slot_for(engine *e, const tp_kind *kind)
+{
+	const tp_provider *p = tp_registry_provider_of(kind);
+	for (size_t i = 0; i < e->nprov; i++)
+		if (e->provs[i].prov == p)
+			return &e->provs[i];
+	return NULL;
+}
+
+/* Opens the provider's session on first use (called with e->mu held). */
+static int slot_open(engine *e, prov_slot *ps)
+{
+	const tp_provider_config *pc;
+	tp_provider_env env = {0};
+	json_t *config = NULL;
+	int rc = 0;
+
+	if (ps->opened)
+		return ps->open_rc;
+	ps->opened = true;
+	if (!ps->prov->open)
+		return 0;
+	pc = tp_pipeline_provider(e->o->pipeline, ps->prov->name);
+	if (pc && (rc = resolve_secrets(&config, pc->config, "", NULL, NULL)) < 0)
+		goto done;
+	env.pipeline = e->o->pipeline->name;
+	env.config = config;
+	env.endpoint = pc ? pc->endpoint : NULL;
+	env.metrics = e->o->metrics;
+	rc = ps->prov->open(&ps->session, &env);
+done:
+	wipe_json(config);
+	json_decref(config);
+	if (rc < 0) {
+		ps->open_rc = rc;
+		ps->open_error = tp_sprintf("provider %s: %s", ps->prov->name, tp_error_last());
+	}
+	return rc;
+}
+
+static bool retryable(int rc)
+{
+	return rc == TP_ETRANSIENT || rc == TP_ETHROTTLED;
+}
+
+typedef enum { CALL_CREATE, CALL_UPDATE, CALL_REMOVE } call_kind;
+
+/* One provider call with the retry policy: capped exponential backoff with full jitter,
+ * Retry-After honoured (capped at the backoff cap times 3), bounded attempts, and the
+ * provider's retry budget. Called without the mutex. */
+static int call(engine *e, prov_slot *ps, const tp_kind *k, call_kind what, const tp_op *op,
+		tp_op_result *res, int64_t journal_id)
+{
+	int64_t base = e->o->backoff_base_ms > 0 ? e->o->backoff_base_ms : 200;
+	int64_t cap = e->o->backoff_cap_ms > 0 ? e->o->backoff_cap_ms : 20000;
+	int rc = 0;
+
+	for (int attempt = 1;; attempt++) {
+		int64_t delay, after;
+		char detail[96];
+		tp_op_result_clear(res);
+		switch (what) {
+		case CALL_CREATE: rc = k->create(ps->session, op, res); break;
+		case CALL_UPDATE: rc = k->update(ps->session, op, res); break;
+		case CALL_REMOVE: rc = k->remove(ps->session, op); break;
+		}
+		if (rc == 0 || !retryable(rc))
+			return rc;
+		after = tp_error_retry_after();
+		pthread_mutex_lock(&e->mu);
+		if (attempt >= max_attempts(e->o) || ps->budget <= 0) {
+			bool budget = ps->budget <= 0;
+			pthread_mutex_unlock(&e->mu);
+			if (budget) {
+				char *m = tp_strdup(tp_error_last());
+				rc = tp_error_set(rc, "%s (retry budget of provider %s exhausted)", m,
+						  ps->prov->name);
+				free(m);
+			}
+			return rc;
+		}
+		ps->budget--;
+		e->sum.retries++;
+		tp_state_journal_attempt(e->o->state, journal_id);
+		pthread_mutex_unlock(&e->mu);
+		if (e->o->metrics) {
+			char lbl[128];
+			snprintf(lbl, sizeof(lbl), "provider=\"%s\"", ps->prov->name);
+			tp_metrics_add(e->o->metrics, "tapestry_retries_total", lbl, 1);
+		}
+		{
+			int64_t ceiling = base << (attempt - 1 < 20 ? attempt - 1 : 20);
+			if (ceiling > cap || ceiling <= 0)
+				ceiling = cap;
+			delay = (int64_t)tp_clock_rand_below((uint64_t)ceiling + 1);
+		}
+		if (after >= 0)
+			delay = after < cap * 3 ? after : cap * 3;
+		snprintf(detail, sizeof(detail), "attempt %d failed (%s); retrying in %lld ms",
+			 attempt, tp_error_name(rc), (long long)delay);
+		progress(e, op->address, what == CALL_REMOVE ? "delete" : "write", "retry", detail);
+		tp_log(TP_LOG_WARN, op->address, NULL, "%s: %s", detail, tp_error_last());
+		tp_clock_sleep_ms(delay);
+	}
+}
+
+/* ---------------------------------------------------------------- one entry */
+
+static json_t *lifecycle_json(const tp_resource *r)
+{
+	json_t *ic = json_array();
+	for (size_t i = 0; i < r->ignore_changes.len; i++)
+		json_array_append_new(ic, json_string(r->ignore_changes.items[i]));
+	return json_pack("{s:b,s:s,s:o}", "prevent_destroy", r->prevent_destroy, "deletion",
+			 r->deletion == TP_DELETION_RETAIN ? "retain" : "delete", "ignore_changes",
+			 ic);
+}
+
+static json_t *deps_json(const tp_pipeline *p, const tp_resource *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < r->ndeps; i++)
+		json_array_append_new(a, json_string(p->resources[r->deps[i]].address));
+	return a;
+}
+
+/* Deletes the recorded object: journal, call, state row removed. */
+static int do_delete(engine *e, prov_slot *ps, const tp_plan_entry *pe)
+{
+	const tp_state_resource *sr = pe->recorded;
+	tp_op op = {0};
+	tp_op_result res = {0};
+	char token[33];
+	char *marker = marker_for(e->o->pipeline, pe->address);
+	tp_strlist sens = {0};
+	int64_t jid = 0;
+	int rc;
+
+	random_token(token);
+	if (json_is_object(sr->secret_hashes)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(sr->secret_hashes, k, v)
+			tp_strlist_push(&sens, k);
+	}
+	op.address = pe->address;
+	op.name = pe->name;
+	op.provider_id = sr->provider_id;
+	op.applied = sr->applied;
+	op.outputs = sr->outputs;
+	op.sensitive = &sens;
+	op.token = token;
+	op.marker = marker;
+	op.fingerprint_key = e->key;
+	op.tree = e->o->tree;
+
+	pthread_mutex_lock(&e->mu);
+	rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address, "delete", token,
+				    sr->spec_hash);
+	pthread_mutex_unlock(&e->mu);
+	if (rc < 0)
+		goto done;
+	rc = call(e, ps, pe->kind, CALL_REMOVE, &op, &res, jid);
+	pthread_mutex_lock(&e->mu);
+	if (rc < 0) {
+		char *m = tp_strdup(tp_error_last());
+		tp_state_journal_complete(e->o->state, jid, "failed", m);
+		tp_error_set(rc, "%s", m);
+		free(m);
+	} else {
+		rc = tp_state_journal_complete(e->o->state, jid, "done", NULL);
+		if (rc == 0)
+			rc = tp_state_resource_delete(e->o->state, pe->address);
+		if (rc == TP_ENOTFOUND)
+			rc = 0;
+		json_object_del(e->outputs, pe->address);
+	}
+	pthread_mutex_unlock(&e->mu);
+done:
+	tp_op_result_clear(&res);
+	tp_strlist_free(&sens);
+	free(marker);
+	return rc;
+}
+
+/* Creates or updates the desired object: resolve, journal, call, record. */
+static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool create)
+{
+	const tp_resource *r = pe->desired;
+	const tp_state_resource *sr = pe->recorded;
+	json_t *applied = NULL, *sent = NULL, *hashes = json_object();
+	tp_op op = {0};
+	tp_op_result res = {0};
+	tp_state_resource row = {0};
+	interp_ctx ic = {e, r};
+	char token[33];
+	char *marker = marker_for(e->o->pipeline, pe->address);
+	char *hash = NULL;
+	tp_strlist sens = {0};
+	int64_t jid = 0;
+	int rc;
+
+	pthread_mutex_lock(&e->mu);
+	applied = tp_spec_resolve_outputs(r, e->o->pipeline, e->outputs);
+	pthread_mutex_unlock(&e->mu);
+	if (tp_json_has_unknown(applied)) {
+		rc = tp_error_set(TP_EINVALID,
+				  "%s: a referenced output has no value (the resource it comes from "
+				  "did not record it)", pe->address);
+		goto done;
+	}
+	if (r->kind->normalise)
+		r->kind->normalise(applied);
+	if ((rc = resolve_secrets(&sent, applied, "", e->key, hashes)) < 0)
+		goto done;
+	for (size_t i = 0; i < r->sensitive_paths.len; i++)
+		tp_strlist_push(&sens, r->sensitive_paths.items[i]);
+	hash = spec_hash(applied);
+	random_token(token);
+
+	op.address = pe->address;
+	op.name = pe->name;
+	op.provider_id = sr && !create ? sr->provider_id : NULL;
+	op.spec = sent;
+	op.applied = sr ? sr->applied : NULL;
+	op.outputs = sr ? sr->outputs : NULL;
+	op.sensitive = &sens;
+	op.token = token;
+	op.marker = marker;
+	op.fingerprint_key = e->key;
+	op.interpolate = interpolate;
+	op.interpolate_ctx = &ic;
+	op.tree = e->o->tree;
+
+	pthread_mutex_lock(&e->mu);
+	rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address,
+				    create ? "create" : "update", token, hash);
+	pthread_mutex_unlock(&e->mu);
+	if (rc < 0)
+		goto done;
+	rc = call(e, ps, r->kind, create ? CALL_CREATE : CALL_UPDATE, &op, &res, jid);
+
+	pthread_mutex_lock(&e->mu);
+	if (rc < 0) {
+		char *m = tp_strdup(tp_error_last());
+		tp_state_journal_complete(e->o->state, jid, "failed", m);
+		tp_error_set(rc, "%s", m);
+		free(m);
+		pthread_mutex_unlock(&e->mu);
+		goto done;
+	}
+	row.address = r->address;
+	row.kind = (char *)(uintptr_t)r->kind->name;
+	row.name = r->name;
+	row.provider_id = res.provider_id ? res.provider_id
+					  : (sr ? sr->provider_id : NULL);
+	row.applied = applied;
+	row.secret_hashes = hashes;
+	if (res.outputs)
+		row.outputs = json_incref(res.outputs);
+	else if (sr && sr->outputs)
+		row.outputs = json_incref(sr->outputs);
+	else
+		row.outputs = json_object();
+	row.observed = NULL; /* what was observed before no longer holds */
+	row.lifecycle = lifecycle_json(r);
+	row.deps = deps_json(e->o->pipeline, r);
+	row.spec_hash = hash;
+	row.status = (char *)"ready";
+	row.revision = (char *)(uintptr_t)e->o->revision;
+	/* journal completion and the state row in one transaction: both or neither */
+	rc = tp_state_begin(e->o->state);
+	if (rc == 0)
+		rc = tp_state_journal_complete(e->o->state, jid, "done", NULL);
+	if (rc == 0)
+		rc = tp_state_resource_put(e->o->state, &row);
+	if (rc == 0)
+		rc = tp_state_commit(e->o->state);
+	else
+		tp_state_rollback(e->o->state);
+	if (rc == 0)
+		json_object_set(e->outputs, r->address, row.outputs);
+	pthread_mutex_unlock(&e->mu);
+	json_decref(row.outputs);
+	json_decref(row.lifecycle);
+	json_decref(row.deps);
+done:
+	wipe_json(sent);
+	json_decref(sent);
+	json_decref(applied);
+	json_decref(hashes);
+	tp_op_result_clear(&res);
+	tp_strlist_free(&sens);
+	free(hash);
+	free(marker);
+	return rc;
+}
+
+static int do_forget(engine *e, const tp_plan_entry *pe)
+{
+	int rc;
+	pthread_mutex_lock(&e->mu);
+	rc = tp_state_resource_delete(e->o->state, pe->address);
+	if (rc == TP_ENOTFOUND)
+		rc = 0;
+	json_object_del(e->outputs, pe->address);
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int run_entry(engine *e, const tp_plan_entry *pe)
+{
+	prov_slot *ps = slot_for(e, pe->kind);
+	int rc = 0;
+
+	if (pe->action == TP_ACTION_NOOP)
+		return 0;
+	if (pe->action == TP_ACTION_FORGET)
+		return do_forget(e, pe);
+	if (!pe->kind->create || !pe->kind->update || !pe->kind->remove)
+		return tp_error_set(TP_EINVALID,
+				    "%s: the %s provider cannot apply changes yet in this version "
+				    "of Tapestry (plan only)", pe->address, ps->prov->name);
+	pthread_mutex_lock(&e->mu);
+	rc = slot_open(e, ps);
+	pthread_mutex_unlock(&e->mu);
+	if (rc < 0)
+		return tp_error_set(rc, "%s", ps->open_error);
+	switch (pe->action) {
+	case TP_ACTION_CREATE: rc = do_write(e, ps, pe, true); break;
+	case TP_ACTION_UPDATE: rc = do_write(e, ps, pe, false); break;
+	case TP_ACTION_REPLACE:
+		rc = do_delete(e, ps, pe);
+		if (rc == 0)
+			rc = do_write(e, ps, pe, true);
+		break;
+	case TP_ACTION_DELETE: rc = do_delete(e, ps, pe); break;
+	default: break;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+/* Picks a runnable entry (mutex held): dependencies done, provider below its limit. Entries
+ * whose dependencies failed are marked skipped on the way. -1 when none is runnable now. */
+static ssize_t pick(engine *e)
+{
+	const tp_plan *p = e->plan;
+	bool stopping = e->o->stop && *e->o->stop;
+	for (size_t i = 0; i < p->len; i++) {
+		const tp_plan_entry *pe = &p->entries[i];
+		bool ready = true, blocked = false;
+		prov_slot *ps;
+		if (e->status[i] != ST_WAITING)
+			continue;
+		if (stopping) {
+			e->status[i] = ST_SKIPPED;
+			e->left--;
+			if (pe->action != TP_ACTION_NOOP) {
+				e->sum.skipped++;
+				progress(e, pe->address, tp_action_name(pe->action), "skipped",
+					 "stopping: not started");
+			}
+			continue;
+		}
+		for (size_t k = 0; k < pe->ndeps; k++) {
+			unsigned char s = e->status[pe->deps[k]];
+			if (s == ST_FAILED || s == ST_SKIPPED)
+				blocked = true;
+			else if (s != ST_DONE)
+				ready = false;
+		}
+		if (blocked) {
+			e->status[i] = ST_SKIPPED;
+			e->left--;
+			if (pe->action != TP_ACTION_NOOP) {
+				e->sum.skipped++;
+				progress(e, pe->address, tp_action_name(pe->action), "skipped",
+					 "a resource it depends on failed");
+				tp_state_event_add(e->o->state, e->run_id, pe->address, "warn",
+						   "skipped", "skipped: a dependency failed");
+			}
+			i = (size_t)-1; /* a skip can unblock (skip) earlier entries: rescan */
+			continue;
+		}
+		if (!ready)
+			continue;
+		ps = slot_for(e, pe->kind);
+		if (pe->action != TP_ACTION_NOOP && pe->action != TP_ACTION_FORGET && ps &&
+		    ps->inflight >= ps->limit)
+			continue;
+		return (ssize_t)i;
+	}
+	return -1;
+}
+
+static void count_done(engine *e, const tp_plan_entry *pe)
+{
+	switch (pe->action) {
+	case TP_ACTION_CREATE: e->sum.created++; break;
+	case TP_ACTION_UPDATE: e->sum.updated++; break;
+	case TP_ACTION_REPLACE: e->sum.replaced++; break;
+	case TP_ACTION_DELETE: e->sum.deleted++; break;
+	case TP_ACTION_FORGET: e->sum.forgotten++; break;
+	case TP_ACTION_NOOP: break;
+	}
+}
+
+static void *worker(void *arg)
+{
+	engine *e = arg;
+	pthread_mutex_lock(&e->mu);
+	while (e->left > 0) {
+		ssize_t i = pick(e);
+		const tp_plan_entry *pe;
+		prov_slot *ps;
+		bool uses_provider;
+		int rc;
+		int64_t t0;
+		if (i < 0) {
+			if (e->left == 0)
+				break;
+			pthread_cond_wait(&e->cv, &e->mu);
+			continue;
+		}
+		pe = &e->plan->entries[i];
+		ps = slot_for(e, pe->kind);
+		uses_provider = pe->action != TP_ACTION_NOOP && pe->action != TP_ACTION_FORGET;
+		e->status[i] = ST_RUNNING;
+		if (uses_provider && ps)
+			ps->inflight++;
+		pthread_mutex_unlock(&e->mu);
+
+		if (pe->action != TP_ACTION_NOOP)
+			progress(e, pe->address, tp_action_name(pe->action), "start", NULL);
+		t0 = tp_clock_mono_ms();
+		rc = run_entry(e, pe);
+
+		pthread_mutex_lock(&e->mu);
+		if (uses_provider && ps)
+			ps->inflight--;
+		e->left--;
+		if (rc == 0) {
+			char detail[64];
+			e->status[i] = ST_DONE;
+			count_done(e, pe);
+			if (pe->action != TP_ACTION_NOOP) {
+				snprintf(detail, sizeof(detail), "after %.1fs",
+					 (double)(tp_clock_mono_ms() - t0) / 1000.0);
+				progress(e, pe->address, tp_action_name(pe->action), "done", detail);
+				tp_state_event_add(e->o->state, e->run_id, pe->address, "info",
+						   tp_action_name(pe->action), pe->reason);
+			}
+		} else {
+			char *m = tp_strdup(tp_error_last());
+			e->status[i] = ST_FAILED;
+			e->sum.failed++;
+			progress(e, pe->address, tp_action_name(pe->action), "failed", m);
+			tp_state_event_add(e->o->state, e->run_id, pe->address, "error", "failed", m);
+			tp_log(TP_LOG_ERROR, pe->address, NULL, "%s failed: %s",
+			       tp_action_name(pe->action), m);
+			free(m);
+		}
+		if (e->o->metrics && pe->action != TP_ACTION_NOOP) {
+			char lbl[96];
+			snprintf(lbl, sizeof(lbl), "action=\"%s\",result=\"%s\"",
+				 tp_action_name(pe->action), rc == 0 ? "ok" : "failed");
+			tp_metrics_add(e->o->metrics, "tapestry_apply_actions_total", lbl, 1);
+		}
+		pthread_cond_broadcast(&e->cv);
+	}
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+static void engine_init(engine *e, const tp_engine_opts *o)
+{
+	const tp_provider *const *provs = tp_registry_providers();
+	memset(e, 0, sizeof(*e));
+	e->o = o;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	while (provs[e->nprov])
+		e->nprov++;
+	e->provs = tp_calloc(e->nprov, sizeof(*e->provs));
+	for (size_t i = 0; i < e->nprov; i++) {
+		e->provs[i].prov = provs[i];
+		e->provs[i].limit = provs[i]->max_concurrency > 0 ? provs[i]->max_concurrency : 4;
+		e->provs[i].budget = o->retry_budget > 0 ? o->retry_budget : 50;
+	}
+	e->outputs = json_object();
+	e->have_key = o->state && tp_state_secret_key(o->state, e->key) == 0;
+}
+
+static void engine_free(engine *e)
+{
+	for (size_t i = 0; i < e->nprov; i++) {
+		if (e->provs[i].session && e->provs[i].prov->close)
+			e->provs[i].prov->close(e->provs[i].session);
+		free(e->provs[i].open_error);
+	}
+	free(e->provs);
+	free(e->status);
+	json_decref(e->outputs);
+	explicit_bzero(e->key, sizeof(e->key));
+	pthread_mutex_destroy(&e->mu);
+	pthread_cond_destroy(&e->cv);
+}
+
+int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_plan *plan)
+{
+	engine e;
+	tp_state_resources recorded = {0};
+	pthread_t *threads = NULL;
+	int nthreads, rc = 0;
+	json_t *counts = NULL;
+	size_t actions = 0;
+
+	memset(out, 0, sizeof(*out));
+	engine_init(&e, o);
+	e.plan = plan;
+	if (!e.have_key) {
+		rc = tp_error_set(TP_EIO, "cannot read the installation key next to the state "
+					  "database: %s", tp_error_last());
+		goto done;
+	}
+	if (plan->errors.len) {
+		rc = tp_error_set(TP_EINVALID, "the plan violates %zu lifecycle rule%s: %s",
+				  plan->errors.len, plan->errors.len == 1 ? "" : "s",
+				  plan->errors.items[0]);
+		goto done;
+	}
+	/* references resolve to what the state recorded, then to what this run produces */
+	if ((rc = tp_state_resources_list(&recorded, o->state)) < 0)
+		goto done;
+	for (size_t i = 0; i < recorded.len; i++)
+		if (recorded.items[i].outputs)
+			json_object_set(e.outputs, recorded.items[i].address,
+					recorded.items[i].outputs);
+	for (size_t i = 0; i < plan->len; i++)
+		actions += plan->entries[i].action != TP_ACTION_NOOP;
+	if ((rc = tp_state_run_begin(&e.run_id, o->state, o->revision, o->trigger)) < 0)
+		goto done;
+	e.status = tp_calloc(plan->len ? plan->len : 1, 1);
+	e.left = plan->len;
+	nthreads = o->concurrency > 0 ? o->concurrency : o->pipeline->settings.concurrency;
+	if (nthreads < 1)
+		nthreads = 1;
+	if ((size_t)nthreads > actions)
+		nthreads = actions ? (int)actions : 1;
+	threads = tp_calloc((size_t)nthreads, sizeof(*threads));
+	for (int i = 0; i < nthreads; i++)
+		if (pthread_create(&threads[i], NULL, worker, &e) != 0) {
+			nthreads = i;
+			break;
+		}
+	if (nthreads == 0)
+		worker(&e);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+
+	if (o->stop && *o->stop && e.sum.skipped)
+		snprintf(e.sum.result, sizeof(e.sum.result), "stopped");
+	else if (actions == 0)
+		snprintf(e.sum.result, sizeof(e.sum.result), "no-op");
+	else if (e.sum.failed == 0 && e.sum.skipped == 0)
+		snprintf(e.sum.result, sizeof(e.sum.result), "succeeded");
+	else if (e.sum.failed + e.sum.skipped >= actions)
+		snprintf(e.sum.result, sizeof(e.sum.result), "failed");
+	else
+		snprintf(e.sum.result, sizeof(e.sum.result), "partial");
+	counts = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "created",
+			   (json_int_t)e.sum.created, "updated", (json_int_t)e.sum.updated,
+			   "replaced", (json_int_t)e.sum.replaced, "deleted",
+			   (json_int_t)e.sum.deleted, "forgotten", (json_int_t)e.sum.forgotten,
+			   "failed", (json_int_t)e.sum.failed, "skipped", (json_int_t)e.sum.skipped,
+			   "retries", (json_int_t)e.sum.retries);
+	tp_state_run_end(o->state, e.run_id, e.sum.result, counts);
+	e.sum.run_id = e.run_id;
+	*out = e.sum;
+	if (e.sum.failed || (e.sum.skipped && strcmp(e.sum.result, "stopped") != 0))
+		rc = tp_error_set(TP_ERROR, "%zu action%s failed, %zu skipped", e.sum.failed,
+				  e.sum.failed == 1 ? "" : "s", e.sum.skipped);
+done:
+	json_decref(counts);
+	free(threads);
+	tp_state_resources_free(&recorded);
+	engine_free(&e);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- refresh */
+
+int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, bool persist,
+		      tp_strlist *unobserved)
+{
+	engine e;
+	int rc = 0;
+	const tp_provider *const *provs = tp_registry_providers();
+
+	engine_init(&e, o);
+	if (!e.have_key) {
+		/* read-only refresh before the first apply: nothing can hold a fingerprint yet */
+		memset(e.key, 0, sizeof(e.key));
+	}
+	for (size_t pi = 0; provs[pi] && rc == 0; pi++) {
+		for (size_t ki = 0; provs[pi]->kinds[ki] && rc == 0; ki++) {
+			const tp_kind *k = provs[pi]->kinds[ki];
+			size_t n = 0, j = 0;
+			tp_op *ops;
+			tp_strlist *sens;
+			char **markers;
+			json_t **out;
+			size_t *idx;
+			for (size_t i = 0; i < recorded->len; i++)
+				n += strcmp(recorded->items[i].kind, k->name) == 0;
+			if (n == 0)
+				continue;
+			if (!k->observe) {
+				if (unobserved && !tp_strlist_contains(unobserved, k->name))
+					tp_strlist_push(unobserved, k->name);
+				continue;
+			}
+			if ((rc = slot_open(&e, &e.provs[pi])) < 0) {
+				rc = tp_error_set(rc, "%s", e.provs[pi].open_error);
+				break;
+			}
+			ops = tp_calloc(n, sizeof(*ops));
+			sens = tp_calloc(n, sizeof(*sens));
+			markers = tp_calloc(n, sizeof(*markers));
+			out = tp_calloc(n, sizeof(*out));
+			idx = tp_calloc(n, sizeof(*idx));
+			for (size_t i = 0; i < recorded->len; i++) {
+				tp_state_resource *sr = &recorded->items[i];
+				if (strcmp(sr->kind, k->name) != 0)
+					continue;
+				if (json_is_object(sr->secret_hashes)) {
+					const char *key;
+					json_t *v;
+					json_object_foreach(sr->secret_hashes, key, v)
+						tp_strlist_push(&sens[j], key);
+				}
+				markers[j] = marker_for(o->pipeline, sr->address);
+				ops[j].address = sr->address;
+				ops[j].name = sr->name;
+				ops[j].provider_id = sr->provider_id;
+				ops[j].applied = sr->applied;
+				ops[j].outputs = sr->outputs;
+				ops[j].sensitive = &sens[j];
+				ops[j].marker = markers[j];
+				ops[j].fingerprint_key = e.key;
+				ops[j].tree = o->tree;
+				idx[j++] = i;
+			}
+			rc = k->observe(e.provs[pi].session, ops, n, out);
+			for (j = 0; j < n; j++) {
+				tp_state_resource *sr = &recorded->items[idx[j]];
+				if (rc == 0) {
+					json_decref(sr->observed);
+					sr->observed = out[j] ? out[j]
+							      : json_pack("{s:b}", TP_ABSENT_KEY, 1);
+					out[j] = NULL;
+					sr->observed_ms = tp_clock_now_ms();
+					if (persist && tp_state_resource_put(o->state, sr) < 0)
+						rc = rc ? rc : TP_EIO;
+				}
+				json_decref(out[j]);
+				tp_strlist_free(&sens[j]);
+				free(markers[j]);
+			}
+			free(ops);
+			free(sens);
+			free(markers);
+			free(out);
+			free(idx);
+		}
+	}
+	engine_free(&e);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+int tp_engine_recover(const tp_engine_opts *o)
+{
+	engine e;
+	tp_journal_entry *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	engine_init(&e, o);
+	{
+		tp_state_resources all = {0};
+		if (tp_state_resources_list(&all, o->state) == 0)
+			for (size_t i = 0; i < all.len; i++)
+				if (all.items[i].outputs)
+					json_object_set(e.outputs, all.items[i].address,
+							all.items[i].outputs);
+		tp_state_resources_free(&all);
+	}
+	rc = tp_state_journal_pending(&rows, &n, o->state);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		tp_journal_entry *j = &rows[i];
+		char kbuf[128];
+		const tp_kind *k = tp_registry_kind(kind_of_address(kbuf, sizeof(kbuf), j->address));
+		const tp_resource *r = tp_pipeline_find(o->pipeline, j->address);
+		tp_state_resource sr = {0};
+		bool have_sr = tp_state_resource_get(&sr, o->state, j->address) == 0;
+		char *marker = marker_for(o->pipeline, j->address);
+		prov_slot *ps = k ? slot_for(&e, k) : NULL;
+		const char *verdict = "failed";
+		char *why = NULL;
+		tp_op op = {0};
+		op.address = j->address;
+		op.name = r ? r->name : (have_sr ? sr.name : "");
+		op.provider_id = have_sr ? sr.provider_id : NULL;
+		op.applied = have_sr ? sr.applied : NULL;
+		op.outputs = have_sr ? sr.outputs : NULL;
+		op.marker = marker;
+		op.token = j->token;
+		op.fingerprint_key = e.key;
+		op.tree = o->tree;
+
+		if (!k || !ps || slot_open(&e, ps) < 0) {
+			why = tp_sprintf("interrupted; cannot observe %s now: left for the next plan",
+					 j->address);
+		} else if (strcmp(j->action, "create") == 0) {
+			tp_op_result res = {0};
+			json_t *spec = r ? tp_spec_resolve_outputs(r, o->pipeline, e.outputs) : NULL;
+			op.spec = spec;
+			if (k->adopt && k->adopt(ps->session, &op, &res) == 0) {
+				/* the interrupted create happened: record the object */
+				tp_state_resource row = {0};
+				char *h = NULL;
+				if (spec && k->normalise)
+					k->normalise(spec);
+				h = spec ? spec_hash(spec) : NULL;
+				row.address = j->address;
+				row.kind = (char *)(uintptr_t)k->name;
+				row.name = (char *)(uintptr_t)op.name;
+				row.provider_id = res.provider_id;
+				/* the spec that was sent is known exactly only when it still hashes
+				 * the same; otherwise the next plan updates the object */
+				row.applied = h && j->spec_hash && strcmp(h, j->spec_hash) == 0 ? spec
+												 : NULL;
+				row.outputs = res.outputs ? res.outputs : NULL;
+				row.lifecycle = r ? lifecycle_json(r) : NULL;
+				row.deps = r ? deps_json(o->pipeline, r) : NULL;
+				row.spec_hash = row.applied ? h : NULL;
+				row.status = (char *)"adopted";
+				if (tp_state_resource_put(o->state, &row) == 0)
+					verdict = "done";
+				why = tp_strdup("interrupted create: the object exists and was adopted");
+				json_decref(row.lifecycle);
+				json_decref(row.deps);
+				free(h);
+			} else {
+				why = tp_strdup("interrupted create: no object was created; the next "
+						"plan creates it");
+			}
+			tp_op_result_clear(&res);
+			json_decref(spec);
+		} else if (strcmp(j->action, "delete") == 0) {
+			json_t *seen = NULL;
+			if (k->observe && k->observe(ps->session, &op, 1, &seen) == 0 && !seen) {
+				tp_state_resource_delete(o->state, j->address);
+				verdict = "done";
+				why = tp_strdup("interrupted delete: the object is gone; forgotten");
+			} else {
+				why = tp_strdup("interrupted delete: the object still exists; the next "
+						"plan deletes it");
+			}
+			json_decref(seen);
+		} else {
+			why = tp_sprintf("interrupted %s: the next plan compares again", j->action);
+		}
+		tp_state_journal_complete(o->state, j->id, verdict, why);
+		tp_state_event_add(o->state, j->run_id, j->address, "warn", "recovered", why);
+		tp_log(TP_LOG_WARN, j->address, NULL, "%s", why);
+		free(why);
+		free(marker);
+		if (have_sr)
+			tp_state_resource_clear(&sr);
+	}
+	for (size_t i = 0; i < n; i++)
+		tp_journal_entry_clear(&rows[i]);
+	free(rows);
+	engine_free(&e);
+	return rc;
+}

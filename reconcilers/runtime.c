@@ -1,0 +1,78 @@
+/*
+ * Runtime helpers shared by every provider's API code: operation results, fingerprints of
+ * observed secrets, and the built-in secret resolvers (environment, files on the controller
+ * host). Secrets resolved here live only in memory for the duration of a call and are wiped
+ * when freed.
+ */
+#include "reconciler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../spec/spec.h"
+
+void tp_op_result_clear(tp_op_result *r)
+{
+	if (!r)
+		return;
+	free(r->provider_id);
+	json_decref(r->outputs);
+	r->provider_id = NULL;
+	r->outputs = NULL;
+}
+
+json_t *tp_op_fingerprint(const tp_op *op, const char *value, size_t len)
+{
+	uint8_t mac[TP_SHA256_LEN];
+	char hex[2 * TP_SHA256_LEN + 1];
+	tp_hmac_sha256(mac, op->fingerprint_key, 32, value, len);
+	tp_hex_encode(hex, mac, sizeof(mac));
+	return json_pack("{s:s}", "$hmac", hex);
+}
+
+void tp_secret_free(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+int tp_secret_resolve(char **out, const char *scheme, const char *location)
+{
+	*out = NULL;
+	if (strcmp(scheme, "env") == 0) {
+		const char *v = getenv(location);
+		if (!v)
+			return tp_error_set(TP_ENOTFOUND,
+					    "secret ${secret:env:%s}: the environment variable is not "
+					    "set", location);
+		*out = tp_strdup(v);
+		return 0;
+	}
+	if (strcmp(scheme, "file") == 0) {
+		tp_buf b;
+		int rc;
+		tp_buf_init(&b, 1 << 20);
+		rc = tp_file_read(&b, location, 1 << 20);
+		if (rc < 0) {
+			/* keep the reason, not the content */
+			char *why = tp_strdup(tp_error_last());
+			tp_buf_free(&b);
+			rc = tp_error_set(rc, "secret ${secret:file:%s}: %s", location, why);
+			free(why);
+			return rc;
+		}
+		/* one trailing newline is how files end, not part of the secret */
+		if (b.len && b.ptr[b.len - 1] == '\n')
+			b.ptr[--b.len] = '\0';
+		*out = tp_buf_detach(&b);
+		return 0;
+	}
+	if (strcmp(scheme, "ssm") == 0)
+		return tp_error_set(TP_EINVALID,
+				    "secret ${secret:ssm:%s}: SSM Parameter Store secrets are read "
+				    "through the AWS provider, which cannot call AWS yet in this "
+				    "version", location);
+	return tp_error_set(TP_EINVALID, "unknown secret scheme \"%s\"", scheme);
+}

@@ -1,0 +1,834 @@
+/*
+ * controller/source.c against real Git repositories made with the git command line: a bare
+ * mirror fetched over file://, a plain local path and a local `git daemon` (git://); revision
+ * resolution; the pipeline loader reading straight from the object database; tree ids that
+ * tell whether a commit touched the pipeline path; new commits, force-pushes, moved tags and
+ * deleted branches followed after a fetch; symlinks, submodules and oversized blobs refused;
+ * and the failure paths that need a misbehaving server (a fake one that keeps asking for
+ * credentials, and one that trickles progress forever) for the auth bound and the timeout.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "controller/controller.h"
+#include "support/support.h"
+
+#define PIPELINE "pipelines/rainshield"
+#define INSTALL_HINT "apt-get install git"
+
+static char *tmp;     /* everything lives here */
+static char *origin;  /* a non-bare repository playing the remote */
+static char *mirror;  /* where tp_source keeps its bare mirror */
+static char *origin_url;
+static tp_source *src;
+static pid_t daemon_pid = -1;
+
+/* ---------------------------------------------------------------- running git */
+
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static char *vformat(const char *fmt, va_list ap)
+{
+	tp_buf b;
+	tp_buf_init(&b, 0);
+	tp_buf_vprintf(&b, fmt, ap);
+	return tp_buf_detach(&b);
+}
+
+/* Runs `git -C dir <args>` and fails the test on a non-zero exit; returns trimmed stdout. */
+static char *git_in(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *git_in(const char *dir, const char *fmt, ...)
+{
+	va_list ap;
+	char *args, *cmd;
+	char chunk[4096];
+	tp_buf out;
+	FILE *p;
+	size_t n;
+	int st;
+
+	va_start(ap, fmt);
+	args = vformat(fmt, ap);
+	va_end(ap);
+	cmd = tp_sprintf("git -C '%s' -c init.defaultBranch=main -c commit.gpgsign=false "
+			 "-c tag.gpgsign=false -c core.symlinks=true %s 2>&1", dir, args);
+	tp_buf_init(&out, 0);
+	p = popen(cmd, "r");
+	cr_assert(p != NULL, "popen: %s", strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		tp_buf_put(&out, chunk, n);
+	st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "`%s` failed: %s", cmd,
+		  tp_buf_cstr(&out));
+	while (out.len > 0 && (out.ptr[out.len - 1] == '\n' || out.ptr[out.len - 1] == '\r'))
+		out.ptr[--out.len] = '\0';
+	free(args);
+	free(cmd);
+	return tp_buf_detach(&out);
+}
+
+#define git(...) free(git_in(origin, __VA_ARGS__))
+
+static void require_git(void)
+{
+	int st = system("git --version >/dev/null 2>&1");
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "the git command line is needed to build test repositories: " INSTALL_HINT);
+}
+
+static void commit_all(const char *message)
+{
+	git("add -A");
+	git("commit -q -m '%s'", message);
+}
+
+static char *rev_parse(const char *rev)
+{
+	return git_in(origin, "rev-parse '%s'", rev);
+}
+
+/* origin: a pipeline under pipelines/rainshield plus a file outside it; one commit, tag v1 */
+static void make_origin(void)
+{
+	free(git_in(tmp, "init -q origin"));
+	ts_write(origin, "README.md", "# infra\n");
+	ts_write(origin, PIPELINE "/tapestry.yaml", "pipeline: rainshield\n");
+	ts_write(origin, PIPELINE "/resources/files.yaml",
+		 "kind: local.file\nname: a\nspec: {path: /srv/a, content: hi}\n---\n"
+		 "kind: local.file\nname: b\nspec: {path: /srv/b, source: files/b.txt}\n");
+	ts_write(origin, PIPELINE "/files/b.txt", "from git\n");
+	commit_all("first");
+	git("tag v1");
+}
+
+static void setup(void)
+{
+	setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
+	setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
+	setenv("GIT_COMMITTER_NAME", "Ada Lovelace", 1);
+	setenv("GIT_COMMITTER_EMAIL", "ada@example.com", 1);
+	setenv("GIT_AUTHOR_DATE", "@1700000000 +0000", 1);
+	setenv("GIT_COMMITTER_DATE", "@1700000000 +0000", 1);
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	require_git();
+	tmp = ts_tmpdir();
+	origin = tp_sprintf("%s/origin", tmp);
+	mirror = tp_sprintf("%s/state/mirror.git", tmp);
+	origin_url = tp_sprintf("file://%s", origin);
+	make_origin();
+}
+
+static void stop_daemon(void)
+{
+	int st;
+	if (daemon_pid <= 0)
+		return;
+	kill(daemon_pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
+			daemon_pid = -1;
+			return;
+		}
+		usleep(20000);
+	}
+	kill(daemon_pid, SIGKILL);
+	waitpid(daemon_pid, &st, 0);
+	daemon_pid = -1;
+}
+
+static void teardown(void)
+{
+	tp_source_free(src);
+	src = NULL;
+	stop_daemon();
+	ts_rmtree(tmp);
+	free(tmp);
+	free(origin);
+	free(mirror);
+	free(origin_url);
+}
+
+TestSuite(source, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---------------------------------------------------------------- helpers */
+
+static tp_source *open_url(const char *url)
+{
+	tp_source *s = NULL;
+	tp_source_opts o = {.url = url, .branch = "main", .path = PIPELINE "/",
+			    .mirror_dir = mirror};
+	int rc = tp_source_open(&s, &o);
+	cr_assert_eq(rc, 0, "open %s: %s", url, tp_error_last());
+	return s;
+}
+
+static tp_source *open_fetched(void)
+{
+	tp_source *s = open_url(origin_url);
+	int rc = tp_source_fetch(s);
+	cr_assert_eq(rc, 0, "fetch: %s", tp_error_last());
+	return s;
+}
+
+static void assert_resolves(tp_source *s, const char *rev, const char *want)
+{
+	char got[41];
+	int rc = tp_source_resolve(got, s, rev);
+	cr_assert_eq(rc, 0, "resolve %s: %s", rev ? rev : "(null)", tp_error_last());
+	cr_assert_str_eq(got, want, "resolve %s", rev ? rev : "(null)");
+}
+
+static char *resolve(tp_source *s, const char *rev)
+{
+	char got[41];
+	int rc = tp_source_resolve(got, s, rev);
+	cr_assert_eq(rc, 0, "resolve %s: %s", rev, tp_error_last());
+	return tp_strdup(got);
+}
+
+static tp_tree *tree_at(tp_source *s, const char *commit)
+{
+	tp_tree *t = NULL;
+	int rc = tp_source_tree(&t, s, commit);
+	cr_assert_eq(rc, 0, "tree at %s: %s", commit, tp_error_last());
+	return t;
+}
+
+static char *path_tree_id(tp_source *s, const char *commit)
+{
+	tp_commit_info ci;
+	char *id;
+	int rc = tp_source_commit_info(&ci, s, commit);
+	cr_assert_eq(rc, 0, "commit info %s: %s", commit, tp_error_last());
+	id = tp_strdup(ci.tree);
+	tp_commit_info_clear(&ci);
+	return id;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static bool can_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* ---------------------------------------------------------------- open, fetch, resolve */
+
+Test(source, open_fetch_and_resolve_branches_tags_and_ids)
+{
+	char *c1 = rev_parse("main"), *c2, *shortid;
+	char got[41];
+	int rc;
+
+	git("tag -a v2 -m release");
+	ts_write(origin, "README.md", "# infra, v2\n");
+	commit_all("second");
+	c2 = rev_parse("main");
+	src = open_fetched();
+
+	assert_resolves(src, "main", c2);
+	assert_resolves(src, NULL, c2);         /* the configured branch */
+	assert_resolves(src, "origin/main", c2);
+	assert_resolves(src, "HEAD", c2);       /* HEAD follows the branch in the mirror */
+	assert_resolves(src, "HEAD~1", c1);
+	assert_resolves(src, "main~1", c1);
+	assert_resolves(src, "main^", c1);
+	assert_resolves(src, "v1", c1);         /* lightweight tag */
+	assert_resolves(src, "v2", c1);         /* annotated tag, peeled to its commit */
+	assert_resolves(src, "refs/tags/v2", c1);
+	assert_resolves(src, c2, c2);
+	shortid = tp_strndup(c1, 8);
+	assert_resolves(src, shortid, c1);
+
+	rc = tp_source_resolve(got, src, "no-such-branch");
+	cr_assert_eq(rc, TP_ENOTFOUND, "%s", tp_error_name(rc));
+	cr_assert(strstr(tp_error_last(), "\"no-such-branch\" not found"), "%s", tp_error_last());
+	cr_assert_str_eq(got, "");
+	rc = tp_source_resolve(got, src, "0123456789abcdef0123456789abcdef01234567");
+	cr_assert_eq(rc, TP_ENOTFOUND, "%s: %s", tp_error_name(rc), tp_error_last());
+	rc = tp_source_resolve(got, src, "main:README.md");
+	cr_assert_eq(rc, TP_EINVALID, "%s", tp_error_name(rc));
+	cr_assert(strstr(tp_error_last(), "not a commit"), "%s", tp_error_last());
+
+	free(c1);
+	free(c2);
+	free(shortid);
+}
+
+Test(source, resolve_before_fetch_is_not_found)
+{
+	char got[41];
+	src = open_url(origin_url);
+	cr_assert_eq(tp_source_resolve(got, src, "main"), TP_ENOTFOUND, "%s", tp_error_last());
+}
+
+Test(source, open_refuses_bad_options_and_foreign_directories)
+{
+	tp_source *s = NULL;
+	tp_source_opts o = {.url = origin_url, .mirror_dir = mirror};
+	char *junk = tp_sprintf("%s/junk", tmp);
+
+	o.branch = "bad..name";
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "bad..name"), "%s", tp_error_last());
+	o.branch = NULL;
+	o.path = "../outside";
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "pipeline path"), "%s", tp_error_last());
+	o.path = "/abs";
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID);
+	o.path = NULL;
+	o.url = "";
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID);
+	o.url = origin_url;
+
+	/* an existing directory that is not a bare repository is never taken over */
+	ts_write(junk, "precious.txt", "do not touch\n");
+	o.mirror_dir = junk;
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "not a bare Git repository"), "%s", tp_error_last());
+	o.mirror_dir = origin; /* a repository with a working tree is not a bare mirror either */
+	cr_assert_eq(tp_source_open(&s, &o), TP_EINVALID, "%s", tp_error_last());
+	cr_assert_null(s);
+	free(junk);
+}
+
+Test(source, reopening_keeps_the_mirror_and_follows_a_changed_url)
+{
+	char *other = tp_sprintf("%s/other", tmp);
+	char *c_origin = rev_parse("main"), *c_other;
+	char got[41];
+
+	src = open_fetched();
+	assert_resolves(src, "main", c_origin);
+	tp_source_free(src);
+
+	/* same mirror, same URL: nothing to redo, refs still there before any fetch */
+	src = open_url(origin_url);
+	assert_resolves(src, "main", c_origin);
+	tp_source_free(src);
+	src = NULL;
+
+	/* the repository moved: the mirror's origin follows, stale refs are pruned */
+	free(git_in(tmp, "init -q other"));
+	ts_write(other, "x.txt", "other\n");
+	free(git_in(other, "add -A"));
+	free(git_in(other, "commit -q -m other"));
+	free(git_in(other, "branch -m main trunk"));
+	c_other = git_in(other, "rev-parse trunk");
+	{
+		tp_source_opts o = {.url = other, .branch = "trunk", .mirror_dir = mirror};
+		cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
+	}
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "trunk", c_other);
+	assert_resolves(src, "HEAD", c_other);
+	cr_assert_eq(tp_source_resolve(got, src, "origin/main"), TP_ENOTFOUND);
+	{
+		char *url = git_in(mirror, "config remote.origin.url");
+		cr_assert_str_eq(url, other);
+		free(url);
+	}
+	free(other);
+	free(c_origin);
+	free(c_other);
+}
+
+Test(source, plain_local_path_works_as_url)
+{
+	char *c1 = rev_parse("main");
+	src = open_url(origin); /* "/tmp/.../origin", no scheme */
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c1);
+	free(c1);
+}
+
+/* ---------------------------------------------------------------- the tree and the loader */
+
+Test(source, pipeline_loads_from_the_object_database)
+{
+	char *c1 = rev_parse("main");
+	tp_tree *t;
+	tp_pipeline *p = NULL;
+	tp_diags d = {0};
+	tp_buf b;
+	int rc;
+
+	src = open_fetched();
+	t = tree_at(src, c1);
+	rc = tp_pipeline_load(&p, t, &d);
+	if (rc != 0)
+		tp_diags_print(&d, stderr);
+	cr_assert_eq(rc, 0, "load: %s", tp_error_last());
+	cr_assert_str_eq(p->name, "rainshield");
+	cr_assert_eq(p->nresources, 2);
+	cr_assert_not_null(tp_pipeline_find(p, "local.file/a"));
+	cr_assert_not_null(tp_pipeline_find(p, "local.file/b"));
+	cr_assert_str_eq(tp_json_get_str(tp_pipeline_find(p, "local.file/a")->spec, "content"),
+			 "hi");
+
+	/* the root names the remote, the commit and the path */
+	{
+		char *want = tp_sprintf("%s@%.12s:%s", origin_url, c1, PIPELINE);
+		cr_assert_str_eq(t->root, want);
+		free(want);
+	}
+
+	/* the tree owns its objects: it outlives the source */
+	tp_source_free(src);
+	src = NULL;
+	tp_buf_init(&b, 0);
+	cr_assert_eq(t->read(t, &b, "files/b.txt", 1024), 0, "%s", tp_error_last());
+	cr_assert_str_eq(tp_buf_cstr(&b), "from git\n");
+	cr_assert_eq(b.len, 9);
+
+	tp_buf_free(&b);
+	tp_pipeline_free(p);
+	tp_diags_free(&d);
+	tp_tree_free(t);
+	free(c1);
+}
+
+Test(source, pipeline_errors_name_the_git_tree)
+{
+	char *c2;
+	tp_tree *t;
+	tp_pipeline *p = NULL;
+	tp_diags d = {0};
+	int rc;
+
+	ts_write(origin, PIPELINE "/resources/bad.yaml",
+		 "kind: local.file\nname: c\nspec: {path: /srv/c, content: x, colour: red}\n");
+	commit_all("bad resource");
+	c2 = rev_parse("main");
+	src = open_fetched();
+	t = tree_at(src, c2);
+	rc = tp_pipeline_load(&p, t, &d);
+	cr_assert_eq(rc, TP_EINVALID);
+	cr_assert_null(p);
+	cr_assert_geq(d.len, 1);
+	cr_assert_str_eq(d.items[0].file, "resources/bad.yaml");
+	cr_assert_eq(d.items[0].line, 3);
+	cr_assert(strstr(tp_error_last(), t->root), "%s", tp_error_last());
+	tp_diags_free(&d);
+	tp_tree_free(t);
+	free(c2);
+}
+
+Test(source, tree_read_and_list_errors)
+{
+	char *c1 = rev_parse("main"), *c2;
+	char *link = tp_sprintf("%s/%s/resources/link.yaml", origin, PIPELINE);
+	char *script = tp_sprintf("%s/%s/files/run.sh", origin, PIPELINE);
+	char *yaml = tp_sprintf("%s/%s/resources/files.yaml", origin, PIPELINE);
+	struct stat st;
+	tp_strlist l = {0};
+	tp_tree *t;
+	tp_buf b;
+	char *want;
+	int rc;
+
+	/* next to the resources: a symlink, a subdirectory and a submodule; an executable file */
+	cr_assert_eq(symlink("../tapestry.yaml", link), 0, "symlink: %s", strerror(errno));
+	ts_write(origin, PIPELINE "/resources/nested/deep.yaml", "kind: x\n");
+	ts_write(origin, PIPELINE "/files/run.sh", "#!/bin/sh\n");
+	cr_assert_eq(chmod(script, 0755), 0);
+	git("add -A");
+	git("update-index --add --cacheinfo 160000,%s,%s/resources/sub", c1, PIPELINE);
+	git("commit -q -m 'odd entries'");
+	c2 = rev_parse("main");
+	src = open_fetched();
+	t = tree_at(src, c2);
+	tp_buf_init(&b, 0);
+
+	/* list: regular and executable files only, sorted */
+	cr_assert_eq(t->list(t, &l, "resources"), 0, "%s", tp_error_last());
+	cr_assert_eq(l.len, 1);
+	cr_assert_str_eq(l.items[0], "files.yaml");
+	tp_strlist_free(&l);
+	cr_assert_eq(t->list(t, &l, "files"), 0, "%s", tp_error_last());
+	cr_assert_eq(l.len, 2);
+	cr_assert_str_eq(l.items[0], "b.txt");
+	cr_assert_str_eq(l.items[1], "run.sh");
+	tp_strlist_free(&l);
+	cr_assert_eq(t->list(t, &l, ""), 0, "%s", tp_error_last());
+	cr_assert_eq(l.len, 1);
+	cr_assert_str_eq(l.items[0], "tapestry.yaml");
+	tp_strlist_free(&l);
+	cr_assert_eq(t->list(t, &l, "nope"), TP_ENOTFOUND);
+	cr_assert_eq(t->list(t, &l, "tapestry.yaml"), TP_EINVALID, "%s", tp_error_last());
+	tp_strlist_free(&l);
+
+	/* read */
+	cr_assert_eq(t->read(t, &b, "files/run.sh", 100), 0, "%s", tp_error_last());
+	cr_assert_str_eq(tp_buf_cstr(&b), "#!/bin/sh\n");
+	rc = t->read(t, &b, "resources/missing.yaml", 100);
+	cr_assert_eq(rc, TP_ENOTFOUND, "%s", tp_error_name(rc));
+	cr_assert(strstr(tp_error_last(), "resources/missing.yaml"), "%s", tp_error_last());
+	cr_assert_eq(t->read(t, &b, "README.md", 100), TP_ENOTFOUND); /* outside the path */
+	cr_assert_eq(t->read(t, &b, "files/b.txt/x", 100), TP_ENOTFOUND);
+	rc = t->read(t, &b, "resources/link.yaml", 100);
+	cr_assert_eq(rc, TP_EINVALID, "%s", tp_error_name(rc));
+	cr_assert_str_eq(tp_error_last(), "resources/link.yaml: is a symlink; symlinks are not "
+					  "followed in Git trees");
+	cr_assert_eq(t->read(t, &b, "resources/nested", 100), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "directory"), "%s", tp_error_last());
+	cr_assert_eq(t->read(t, &b, "resources/sub", 100), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "submodule"), "%s", tp_error_last());
+	cr_assert_eq(t->read(t, &b, "../README.md", 100), TP_EINVALID);
+
+	/* the size cap is checked before the blob is copied, and the buffer is left alone */
+	tp_buf_clear(&b);
+	tp_buf_puts(&b, "untouched");
+	cr_assert_eq(stat(yaml, &st), 0);
+	rc = t->read(t, &b, "resources/files.yaml", 10);
+	cr_assert_eq(rc, TP_ETOOBIG, "%s", tp_error_name(rc));
+	want = tp_sprintf("resources/files.yaml: file is %lld bytes, over the limit of 10 bytes",
+			  (long long)st.st_size);
+	cr_assert_str_eq(tp_error_last(), want);
+	cr_assert_str_eq(tp_buf_cstr(&b), "untouched");
+	/* exactly at the limit is fine */
+	cr_assert_eq(t->read(t, &b, "resources/files.yaml", (size_t)st.st_size), 0);
+	cr_assert_eq(b.len, (size_t)st.st_size);
+
+	tp_buf_free(&b);
+	tp_tree_free(t);
+	free(want);
+	free(link);
+	free(script);
+	free(yaml);
+	free(c1);
+	free(c2);
+}
+
+Test(source, loader_reports_a_symlinked_source_file)
+{
+	char *link = tp_sprintf("%s/%s/files/passwd.txt", origin, PIPELINE);
+	char *c2;
+	tp_tree *t;
+	tp_pipeline *p = NULL;
+	tp_diags d = {0};
+
+	cr_assert_eq(symlink("/etc/passwd", link), 0, "symlink: %s", strerror(errno));
+	ts_write(origin, PIPELINE "/resources/leak.yaml",
+		 "kind: local.file\nname: leak\nspec: {path: /srv/leak, source: files/passwd.txt}\n");
+	commit_all("symlink out of the repository");
+	c2 = rev_parse("main");
+	src = open_fetched();
+	t = tree_at(src, c2);
+	cr_assert_eq(tp_pipeline_load(&p, t, &d), TP_EINVALID);
+	cr_assert_eq(d.len, 1);
+	cr_assert_str_eq(d.items[0].file, "resources/leak.yaml");
+	cr_assert(strstr(d.items[0].msg, "symlink"), "%s", d.items[0].msg);
+	tp_diags_free(&d);
+	tp_tree_free(t);
+	free(link);
+	free(c2);
+}
+
+Test(source, missing_pipeline_path_and_unknown_commits)
+{
+	char *c1 = rev_parse("main"), *c2;
+	tp_tree *t = NULL;
+	tp_commit_info ci;
+	int rc;
+
+	git("rm -rq pipelines");
+	git("commit -q -m 'remove the pipeline'");
+	c2 = rev_parse("main");
+	src = open_fetched();
+
+	rc = tp_source_tree(&t, src, c2);
+	cr_assert_eq(rc, TP_ENOTFOUND, "%s", tp_error_name(rc));
+	cr_assert(strstr(tp_error_last(), PIPELINE), "%s", tp_error_last());
+	cr_assert_null(t);
+	cr_assert_eq(tp_source_commit_info(&ci, src, c2), 0, "%s", tp_error_last());
+	cr_assert_str_eq(ci.tree, "");
+	cr_assert_str_eq(ci.message, "remove the pipeline\n");
+	tp_commit_info_clear(&ci);
+
+	rc = tp_source_tree(&t, src, "0123456789abcdef0123456789abcdef01234567");
+	cr_assert_eq(rc, TP_ENOTFOUND, "%s", tp_error_name(rc));
+	rc = tp_source_tree(&t, src, "main");
+	cr_assert_eq(rc, TP_EINVALID, "%s", tp_error_name(rc));
+	rc = tp_source_commit_info(&ci, src, "deadbeef");
+	cr_assert_eq(rc, TP_EINVALID, "%s", tp_error_name(rc));
+	cr_assert_null(ci.message);
+	/* a tree id is not a commit */
+	{
+		char *tree = git_in(origin, "rev-parse '%s^{tree}'", c1);
+		cr_assert_eq(tp_source_commit_info(&ci, src, tree), TP_ENOTFOUND);
+		free(tree);
+	}
+	free(c1);
+	free(c2);
+}
+
+Test(source, path_tree_id_changes_only_with_the_pipeline)
+{
+	char *c1 = rev_parse("main"), *c2, *c3, *t1, *t2, *t3, *want;
+	tp_commit_info ci;
+
+	ts_write(origin, "README.md", "# infra\n\nonly docs changed\n");
+	commit_all("docs only");
+	c2 = rev_parse("main");
+	ts_write(origin, PIPELINE "/files/b.txt", "from git, changed\n");
+	commit_all("change the pipeline");
+	c3 = rev_parse("main");
+	src = open_fetched();
+
+	t1 = path_tree_id(src, c1);
+	t2 = path_tree_id(src, c2);
+	t3 = path_tree_id(src, c3);
+	cr_assert_str_eq(t1, t2, "a commit outside the path keeps its tree id");
+	cr_assert_str_neq(t2, t3, "a commit inside the path changes its tree id");
+	want = git_in(origin, "rev-parse '%s:%s'", c3, PIPELINE);
+	cr_assert_str_eq(t3, want);
+
+	cr_assert_eq(tp_source_commit_info(&ci, src, c2), 0, "%s", tp_error_last());
+	cr_assert_str_eq(ci.commit, c2);
+	cr_assert_str_eq(ci.message, "docs only\n");
+	cr_assert_str_eq(ci.author, "Ada Lovelace <ada@example.com>");
+	cr_assert_eq(ci.time_ms, INT64_C(1700000000000));
+	tp_commit_info_clear(&ci);
+	tp_commit_info_clear(&ci); /* clearing twice is harmless */
+
+	free(c1);
+	free(c2);
+	free(c3);
+	free(t1);
+	free(t2);
+	free(t3);
+	free(want);
+}
+
+Test(source, whole_repository_as_pipeline_path)
+{
+	char *c1 = rev_parse("main"), *root_tree;
+	tp_source_opts o = {.url = origin_url, .path = "./", .mirror_dir = mirror};
+	tp_strlist l = {0};
+	tp_tree *t;
+
+	cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	t = tree_at(src, c1);
+	cr_assert_eq(t->list(t, &l, ""), 0);
+	cr_assert_eq(l.len, 1);
+	cr_assert_str_eq(l.items[0], "README.md");
+	root_tree = git_in(origin, "rev-parse '%s^{tree}'", c1);
+	{
+		char *id = path_tree_id(src, c1);
+		cr_assert_str_eq(id, root_tree);
+		free(id);
+	}
+	tp_strlist_free(&l);
+	tp_tree_free(t);
+	free(root_tree);
+	free(c1);
+}
+
+/* ---------------------------------------------------------------- following the remote */
+
+Test(source, fetch_picks_up_new_commits_and_tags)
+{
+	char *c1 = rev_parse("main"), *c2;
+	src = open_fetched();
+	assert_resolves(src, "main", c1);
+
+	ts_write(origin, PIPELINE "/resources/more.yaml",
+		 "kind: local.file\nname: c\nspec: {path: /srv/c, content: more}\n");
+	commit_all("more");
+	git("tag v3");
+	c2 = rev_parse("main");
+	assert_resolves(src, "main", c1); /* not before a fetch */
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c2);
+	assert_resolves(src, "v3", c2);
+	assert_resolves(src, "v1", c1);
+	/* a fetch with nothing new is fine */
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c2);
+	free(c1);
+	free(c2);
+}
+
+Test(source, force_push_moved_tags_and_deleted_branches_are_followed)
+{
+	char *c1 = rev_parse("main"), *c2, *c3;
+	char got[41];
+
+	ts_write(origin, PIPELINE "/files/b.txt", "second\n");
+	commit_all("second");
+	c2 = rev_parse("main");
+	git("branch feature");
+	src = open_fetched();
+	assert_resolves(src, "main", c2);
+	assert_resolves(src, "feature", c2);
+
+	/* history rewritten: main goes back and grows a different commit; the tag moves */
+	git("reset -q --hard %s", c1);
+	ts_write(origin, PIPELINE "/files/b.txt", "rewritten\n");
+	commit_all("rewritten");
+	c3 = rev_parse("main");
+	git("tag -f v1 %s", c3);
+	git("branch -D feature");
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c3);
+	assert_resolves(src, "main~1", c1);
+	assert_resolves(src, "v1", c3);
+	cr_assert_eq(tp_source_resolve(got, src, "feature"), TP_ENOTFOUND);
+	/* the old commit is still readable by id (objects are never dropped by a fetch) */
+	{
+		tp_tree *t = tree_at(src, c2);
+		tp_buf b;
+		tp_buf_init(&b, 0);
+		cr_assert_eq(t->read(t, &b, "files/b.txt", 100), 0, "%s", tp_error_last());
+		cr_assert_str_eq(tp_buf_cstr(&b), "second\n");
+		tp_buf_free(&b);
+		tp_tree_free(t);
+	}
+	/* a deleted tag is pruned too */
+	git("tag -d v1");
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	cr_assert_eq(tp_source_resolve(got, src, "v1"), TP_ENOTFOUND);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+Test(source, bad_urls_fail_with_clear_messages)
+{
+	char *missing = tp_sprintf("file://%s/no-such-repo", tmp);
+	int port = free_port();
+	char *with_creds = tp_sprintf("http://deploy:hunter2@127.0.0.1:%d/org/repo.git", port);
+	char *shown = tp_sprintf("http://127.0.0.1:%d/org/repo.git", port);
+	int rc;
+
+	src = open_url(missing);
+	rc = tp_source_fetch(src);
+	cr_assert_lt(rc, 0);
+	cr_assert(strstr(tp_error_last(), missing), "%s", tp_error_last());
+	tp_source_free(src);
+	src = NULL;
+	ts_rmtree(mirror);
+
+	/* nothing listens there: connection refused, and the password is never shown */
+	src = open_url(with_creds);
+	rc = tp_source_fetch(src);
+	cr_assert_eq(rc, TP_EIO, "%s: %s", tp_error_name(rc), tp_error_last());
+	cr_assert(strstr(tp_error_last(), shown), "%s", tp_error_last());
+	cr_assert_null(strstr(tp_error_last(), "hunter2"), "%s", tp_error_last());
+	tp_source_free(src);
+	src = NULL;
+	ts_rmtree(mirror);
+
+	src = open_url("gopher://127.0.0.1/repo");
+	rc = tp_source_fetch(src);
+	cr_assert_lt(rc, 0);
+	cr_assert(strstr(tp_error_last(), "gopher://127.0.0.1/repo"), "%s", tp_error_last());
+	free(missing);
+	free(with_creds);
+	free(shown);
+}
+
+Test(source, fetch_over_git_daemon)
+{
+	char *exec_path = git_in(tmp, "--exec-path");
+	char *daemon = tp_sprintf("%s/git-daemon", exec_path);
+	char *base = tp_sprintf("--base-path=%s", tmp);
+	char *url, *portarg, *c1 = rev_parse("main"), *c2;
+	int port = free_port();
+	int64_t deadline;
+
+	cr_assert_eq(access(daemon, X_OK), 0, "git daemon is missing (%s): " INSTALL_HINT,
+		     daemon);
+	portarg = tp_sprintf("--port=%d", port);
+	daemon_pid = fork();
+	cr_assert(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		/* never outlives the test process, even if the test crashes */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(daemon, "git-daemon", "--reuseaddr", base, "--export-all",
+		      "--listen=127.0.0.1", portarg, tmp, (char *)NULL);
+		_exit(127);
+	}
+	deadline = tp_clock_mono_ms() + 5000;
+	while (!can_connect(port)) {
+		int st;
+		cr_assert(waitpid(daemon_pid, &st, WNOHANG) == 0,
+			  "git daemon exited at start (status %d): " INSTALL_HINT, st);
+		cr_assert(tp_clock_mono_ms() < deadline, "git daemon did not listen within 5 s");
+		usleep(20000);
+	}
+
+	url = tp_sprintf("git://127.0.0.1:%d/origin", port);
+	src = open_url(url);
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c1);
+	assert_resolves(src, "v1", c1);
+
+	ts_write(origin, PIPELINE "/files/b.txt", "over the daemon\n");
+	commit_all("second");
+	c2 = rev_parse("main");
+	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	assert_resolves(src, "main", c2);
+	{
+		tp_tree *t = tree_at(src, c2);
+		tp_pipeline *p = NULL;
+		tp_diags d = {0};
+		cr_assert_eq(tp_pipeline_load(&p, t, &d), 0, "%s", tp_error_last());
+		cr_assert_eq(p->nresources, 2);
+		tp_pipeline_free(p);
+		tp_diags_free(&d);
+		tp_tree_free(t);
+	}
+	stop_daemon();
+
+	free(exec_path);
+	free(daemon);
+	free(base);
+	free(portarg);
+	free(url);
+	free(c1);
+	free(c2);
+}
