@@ -100,13 +100,6 @@ static bool confirm(void)
 	return strcmp(line, "yes") == 0;
 }
 
-static char *lock_owner(void)
-{
-	char host[128] = "localhost";
-	gethostname(host, sizeof(host) - 1);
-	return tp_sprintf("tapestry apply (pid %ld on %s)", (long)getpid(), host);
-}
-
 int tp_cmd_apply(int argc, char **argv)
 {
 	apply_args a;
@@ -122,6 +115,7 @@ int tp_cmd_apply(int argc, char **argv)
 	tp_strlist unobserved = {0};
 	tp_buf out;
 	char *owner = NULL;
+	json_t *hashes = NULL;
 	bool locked = false;
 	int rc;
 
@@ -141,8 +135,8 @@ int tp_cmd_apply(int argc, char **argv)
 		goto done;
 	if ((rc = tp_state_open(&st, a.state_path, TP_STATE_READWRITE)) < 0)
 		goto done;
-	owner = lock_owner();
-	if ((rc = tp_state_lock_acquire(st, owner, 3600 * 1000)) < 0)
+	owner = tp_lock_owner("tapestry apply");
+	if ((rc = tp_lock_take(st, owner, 3600 * 1000)) < 0)
 		goto done;
 	locked = true;
 
@@ -164,6 +158,20 @@ int tp_cmd_apply(int argc, char **argv)
 					"checked\n", unobserved.items[i]);
 	}
 
+	{
+		tp_strlist errs = {0};
+		rc = tp_engine_secret_hashes(&hashes, &eo, &recorded, &errs);
+		if (rc == 0 && errs.len) {
+			for (size_t i = 0; i < errs.len; i++)
+				fprintf(stderr, "Error: %s\n", errs.items[i]);
+			rc = tp_error_set(TP_EINVALID, "%zu secret%s cannot be read; nothing was "
+						       "applied", errs.len, errs.len == 1 ? "" : "s");
+		}
+		tp_strlist_free(&errs);
+		if (rc < 0)
+			goto done;
+	}
+	popts.secret_hashes = hashes;
 	popts.self_heal = p->settings.self_heal; /* the same plan `tapestry plan` shows */
 	popts.max_prune_percent = p->settings.max_prune_percent;
 	popts.allow_mass_delete = a.allow_mass_delete;
@@ -207,6 +215,7 @@ int tp_cmd_apply(int argc, char **argv)
 		puts(".");
 	}
 done:
+	json_decref(hashes);
 	if (locked)
 		tp_state_lock_release(st, owner);
 	free(owner);

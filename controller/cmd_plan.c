@@ -92,7 +92,9 @@ int tp_cmd_plan(int argc, char **argv)
 	tp_state *st = NULL;
 	tp_state_resources recorded = {0};
 	tp_plan *plan = NULL;
-	tp_plan_options opts;
+	tp_plan_options opts = {0};
+	tp_strlist unreadable = {0};
+	json_t *hashes = NULL;
 	tp_buf out;
 	int rc;
 
@@ -135,6 +137,13 @@ int tp_cmd_plan(int argc, char **argv)
 		tp_strlist_free(&unobserved);
 		if (rc < 0)
 			goto done;
+		/* with credentials at hand, rotated secrets show up too */
+		if ((rc = tp_engine_secret_hashes(&hashes, &eo, &recorded, &unreadable)) < 0)
+			goto done;
+		for (size_t i = 0; i < unreadable.len; i++)
+			fprintf(stderr, "Warning: %s: whether it changed is unknown\n",
+				unreadable.items[i]);
+		opts.secret_hashes = hashes;
 	}
 
 	opts.self_heal = p->settings.self_heal;
@@ -154,6 +163,8 @@ int tp_cmd_plan(int argc, char **argv)
 	}
 	rc = a.detailed_exitcode && tp_plan_has_changes(plan) ? TP_EXIT_CHANGES : 0;
 done:
+	json_decref(hashes);
+	tp_strlist_free(&unreadable);
 	tp_buf_free(&out);
 	tp_plan_free(plan);
 	tp_state_resources_free(&recorded);

@@ -33,6 +33,14 @@ int tp_cmd_kinds(int argc, char **argv);
 /* Prints "Error: <message>" (or usage) and returns the process exit status for rc. */
 int tp_cli_exit_status(const tp_command *cmd, int rc);
 
+/* ---------------------------------------------------------------- state lock (lock.c) */
+
+/* "<what> pid=<pid> host=<host> boot=<boot id>": new string. */
+char *tp_lock_owner(const char *what);
+/* Acquires (or renews) the state lock for owner; a holder that is a dead process on this host
+ * is taken over at once; anyone else's live lease is a TP_ECONFLICT. */
+int tp_lock_take(tp_state *st, const char *owner, int64_t lease_ms);
+
 /* ---------------------------------------------------------------- apply engine (engine.c) */
 
 /*
@@ -78,6 +86,11 @@ int tp_engine_recover(const tp_engine_opts *o);
  * cannot observe yet are left as recorded, and named in *unobserved when not NULL. */
 int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, bool persist,
 		      tp_strlist *unobserved);
+/* Keyed hashes of the desired specs' secret values ({address: {path: hmac}}), for the plan
+ * to notice a rotated secret. Secrets that cannot be read are listed in errors (the plan
+ * then cannot tell whether they changed). */
+int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
+			    const tp_state_resources *recorded, tp_strlist *errors);
 /* Applies plan (built from o->pipeline and the recorded state). */
 int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_plan *plan);
 

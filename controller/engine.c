@@ -512,8 +512,27 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	op.tree = e->o->tree;
 
 	pthread_mutex_lock(&e->mu);
-	rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address,
-				    create ? "create" : "update", token, hash);
+	if (create) {
+		/* A provisional row first: if the process dies during the call, recovery knows
+		 * exactly what was being created (and where) and adopts or drops it. */
+		tp_state_resource prov = {0};
+		prov.address = r->address;
+		prov.kind = (char *)(uintptr_t)r->kind->name;
+		prov.name = r->name;
+		prov.applied = applied;
+		prov.outputs = NULL;
+		prov.lifecycle = lifecycle_json(r);
+		prov.deps = deps_json(e->o->pipeline, r);
+		prov.spec_hash = hash;
+		prov.status = (char *)TP_STATUS_CREATING;
+		prov.revision = (char *)(uintptr_t)e->o->revision;
+		rc = tp_state_resource_put(e->o->state, &prov);
+		json_decref(prov.lifecycle);
+		json_decref(prov.deps);
+	}
+	if (rc == 0)
+		rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address,
+					    create ? "create" : "update", token, hash);
 	pthread_mutex_unlock(&e->mu);
 	if (rc < 0)
 		goto done;
@@ -523,6 +542,10 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	if (rc < 0) {
 		char *m = tp_strdup(tp_error_last());
 		tp_state_journal_complete(e->o->state, jid, "failed", m);
+		/* a refused create made nothing: drop its provisional row. After transient
+		 * failures the object may exist: the row stays for recovery to check. */
+		if (create && !retryable(rc))
+			tp_state_resource_delete(e->o->state, pe->address);
 		tp_error_set(rc, "%s", m);
 		free(m);
 		pthread_mutex_unlock(&e->mu);
@@ -960,7 +983,105 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 	return rc;
 }
 
+/* ---------------------------------------------------------------- secret hashes */
+
+int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
+			    const tp_state_resources *recorded, tp_strlist *errors)
+{
+	engine e;
+	const tp_pipeline *p = o->pipeline;
+	json_t *all = json_object();
+	int rc = 0;
+
+	*out = NULL;
+	engine_init(&e, o);
+	if (!e.have_key) {
+		/* nothing was ever applied with this state: no recorded hash to compare with */
+		engine_free(&e);
+		*out = all;
+		return 0;
+	}
+	for (size_t i = 0; i < p->nresources; i++) {
+		const tp_resource *r = &p->resources[i];
+		json_t *resolved, *sent = NULL, *hashes;
+		bool has_secret = false;
+		for (size_t k = 0; k < r->nrefs; k++)
+			has_secret = has_secret || r->refs[k].type == TP_REF_SECRET;
+		if (!has_secret)
+			continue;
+		resolved = tp_spec_resolve(r, p, recorded, NULL);
+		if (r->kind->normalise)
+			r->kind->normalise(resolved);
+		hashes = json_object();
+		if (resolve_secrets(&sent, resolved, "", e.key, hashes) < 0) {
+			if (errors)
+				tp_strlist_push_owned(errors, tp_sprintf("%s: %s", r->address,
+									 tp_error_last()));
+			json_decref(hashes);
+		} else {
+			json_object_set_new(all, r->address, hashes);
+		}
+		wipe_json(sent);
+		json_decref(sent);
+		json_decref(resolved);
+	}
+	engine_free(&e);
+	*out = all;
+	return rc;
+}
+
 /* ---------------------------------------------------------------- recovery */
+
+/* Provisional rows of creates that did not finish: the object is adopted when it exists
+ * (found by its marker), otherwise the row is dropped and the next plan creates it. */
+static int recover_creating(engine *e, const tp_engine_opts *o)
+{
+	tp_state_resources all = {0};
+	int rc = tp_state_resources_list(&all, o->state);
+	for (size_t i = 0; rc == 0 && i < all.len; i++) {
+		tp_state_resource *sr = &all.items[i];
+		const tp_kind *k = tp_registry_kind(sr->kind);
+		prov_slot *ps = k ? slot_for(e, k) : NULL;
+		char *marker, *why = NULL;
+		tp_op op = {0};
+		tp_op_result res = {0};
+		if (!sr->status || strcmp(sr->status, TP_STATUS_CREATING) != 0)
+			continue;
+		marker = marker_for(o->pipeline, sr->address);
+		op.address = sr->address;
+		op.name = sr->name;
+		op.applied = sr->applied;
+		op.marker = marker;
+		op.fingerprint_key = e->key;
+		op.tree = o->tree;
+		if (!k || !ps || !k->adopt || slot_open(e, ps) < 0) {
+			why = tp_sprintf("unfinished create of %s cannot be checked now; left for the "
+					 "next run", sr->address);
+		} else if (k->adopt(ps->session, &op, &res) == 0) {
+			free(sr->provider_id);
+			sr->provider_id = res.provider_id;
+			res.provider_id = NULL;
+			json_decref(sr->outputs);
+			sr->outputs = res.outputs ? json_incref(res.outputs) : json_object();
+			free(sr->status);
+			sr->status = tp_strdup("ready");
+			rc = tp_state_resource_put(o->state, sr);
+			why = tp_sprintf("unfinished create of %s: the object exists and was adopted",
+					 sr->address);
+		} else {
+			rc = tp_state_resource_delete(o->state, sr->address);
+			why = tp_sprintf("unfinished create of %s: no object was created; the next "
+					 "plan creates it", sr->address);
+		}
+		tp_state_event_add(o->state, 0, sr->address, "warn", "recovered", why);
+		tp_log(TP_LOG_WARN, sr->address, NULL, "%s", why);
+		tp_op_result_clear(&res);
+		free(why);
+		free(marker);
+	}
+	tp_state_resources_free(&all);
+	return rc;
+}
 
 int tp_engine_recover(const tp_engine_opts *o)
 {
@@ -1006,41 +1127,9 @@ int tp_engine_recover(const tp_engine_opts *o)
 			why = tp_sprintf("interrupted; cannot observe %s now: left for the next plan",
 					 j->address);
 		} else if (strcmp(j->action, "create") == 0) {
-			tp_op_result res = {0};
-			json_t *spec = r ? tp_spec_resolve_outputs(r, o->pipeline, e.outputs) : NULL;
-			op.spec = spec;
-			if (k->adopt && k->adopt(ps->session, &op, &res) == 0) {
-				/* the interrupted create happened: record the object */
-				tp_state_resource row = {0};
-				char *h = NULL;
-				if (spec && k->normalise)
-					k->normalise(spec);
-				h = spec ? spec_hash(spec) : NULL;
-				row.address = j->address;
-				row.kind = (char *)(uintptr_t)k->name;
-				row.name = (char *)(uintptr_t)op.name;
-				row.provider_id = res.provider_id;
-				/* the spec that was sent is known exactly only when it still hashes
-				 * the same; otherwise the next plan updates the object */
-				row.applied = h && j->spec_hash && strcmp(h, j->spec_hash) == 0 ? spec
-												 : NULL;
-				row.outputs = res.outputs ? res.outputs : NULL;
-				row.lifecycle = r ? lifecycle_json(r) : NULL;
-				row.deps = r ? deps_json(o->pipeline, r) : NULL;
-				row.spec_hash = row.applied ? h : NULL;
-				row.status = (char *)"adopted";
-				if (tp_state_resource_put(o->state, &row) == 0)
-					verdict = "done";
-				why = tp_strdup("interrupted create: the object exists and was adopted");
-				json_decref(row.lifecycle);
-				json_decref(row.deps);
-				free(h);
-			} else {
-				why = tp_strdup("interrupted create: no object was created; the next "
-						"plan creates it");
-			}
-			tp_op_result_clear(&res);
-			json_decref(spec);
+			/* resolved below from the provisional state row */
+			verdict = "done";
+			why = tp_strdup("interrupted create: resolved from its provisional state row");
 		} else if (strcmp(j->action, "delete") == 0) {
 			json_t *seen = NULL;
 			if (k->observe && k->observe(ps->session, &op, 1, &seen) == 0 && !seen) {
@@ -1066,6 +1155,8 @@ int tp_engine_recover(const tp_engine_opts *o)
 	for (size_t i = 0; i < n; i++)
 		tp_journal_entry_clear(&rows[i]);
 	free(rows);
+	if (rc == 0)
+		rc = recover_creating(&e, o);
 	engine_free(&e);
 	return rc;
 }

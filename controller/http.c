@@ -31,27 +31,27 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
-#define DEFAULT_MAX_BODY ((size_t)1024 * 1024)
-#define GET_BODY_MAX ((size_t)16 * 1024 * 1024)
+#define DEFAULT_MAX_BODY      ((size_t)1024 * 1024)
+#define GET_BODY_MAX          ((size_t)16 * 1024 * 1024)
 #define DELIVERY_LOG_CAPACITY 1024
-#define POOL_THREADS 4u
-#define CONNECTION_LIMIT 128u
-#define CONNECTION_TIMEOUT_S 30u
-#define NKINDS 3
+#define POOL_THREADS          4u
+#define CONNECTION_LIMIT      128u
+#define CONNECTION_TIMEOUT_S  30u
+#define NKINDS                3
 
 struct tp_http {
 	struct MHD_Daemon *daemon;
 	tp_delivery_log *deliveries;
-	pthread_mutex_t hook_mu;       /* serialises duplicate check + on_webhook */
-	char *secrets[NKINDS];         /* by tp_webhook_kind; NULL: path answers 404 */
+	pthread_mutex_t hook_mu; /* serialises duplicate check + on_webhook */
+	char *secrets[NKINDS];   /* by tp_webhook_kind; NULL: path answers 404 */
 	bool api_token_set;
 	uint8_t api_token_digest[TP_SHA256_LEN];
 	size_t max_body;
 	void (*on_webhook)(void *ctx, const tp_webhook_info *info);
 	void (*on_get)(void *ctx, const char *path, const char *query, tp_http_response *resp);
 	void *ctx;
-	pthread_t starter;             /* thread running tp_http_start */
-	char start_error[256];         /* last libmicrohttpd message logged while starting */
+	pthread_t starter;     /* thread running tp_http_start */
+	char start_error[512]; /* last libmicrohttpd message logged while starting */
 };
 
 /* Per-request state, created by the URI log callback (which sees the raw request target, so
@@ -59,7 +59,7 @@ struct tp_http {
 typedef struct {
 	char *uri;
 	bool started;
-	int hook;         /* tp_webhook_kind of a webhook POST, -1 otherwise */
+	int hook; /* tp_webhook_kind of a webhook POST, -1 otherwise */
 	tp_buf body;
 	bool too_big;
 	size_t discarded; /* bytes drained after the body passed max_body */
@@ -188,8 +188,8 @@ static int hook_kind(const char *url)
 
 static bool bearer_ok(const tp_http *h, struct MHD_Connection *conn)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *v =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	uint8_t digest[TP_SHA256_LEN];
 
 	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
@@ -292,6 +292,8 @@ static enum MHD_Result hook_finish(tp_http *h, request *r, struct MHD_Connection
 
 /* ---------------------------------------------------------------- GET */
 
+/* on_get receives the path as libmicrohttpd decoded it (percent-escapes resolved, no query)
+ * and the query string raw, exactly as the client sent it after '?'. */
 static enum MHD_Result serve_get(tp_http *h, request *r, struct MHD_Connection *conn,
 				 const char *url)
 {
@@ -354,9 +356,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	tp_http *h = cls;
 	request *r = *con_cls;
@@ -391,8 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return serve_get(h, r, conn, url);
 }
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-							      va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	tp_http *h = cls;
 	char msg[512];
@@ -453,15 +453,18 @@ int tp_http_start(tp_http **out, const tp_http_opts *opts)
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
+	/* the logger must come first or early messages go to libmicrohttpd's own stderr logger */
+	/* clang-format off: one option and its values per line */
 	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
+				     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 				     MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS,
 				     MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
 				     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 				     MHD_OPTION_END);
+	/* clang-format on */
 	if (!h->daemon) {
 		rc = tp_error_set(TP_EIO, "http: cannot listen on %s%s%s", opts->bind,
 				  h->start_error[0] ? ": " : "", h->start_error);

@@ -250,8 +250,8 @@ static int open_mirror(tp_source *s, const char *dir)
 	if (fresh) {
 		err = git_repository_init(&s->repo, dir, 1);
 		if (err < 0)
-			return tp_error_set(TP_EIO, "mirror %s: cannot create a bare repository: %s",
-					    dir, git_msg());
+			return tp_error_set(TP_EIO, "mirror %s: cannot create a bare repository: "
+					    "%s", dir, git_msg());
 		return 0;
 	}
 	err = git_repository_open_bare(&s->repo, dir);
@@ -265,32 +265,48 @@ static int open_mirror(tp_source *s, const char *dir)
 	return 0;
 }
 
+/*
+ * The mirror's own config names the remote (url, fetch refspec, tagopt) so that a person can
+ * inspect it with the git command line. It is written and read as plain config values rather
+ * than through git_remote_lookup/git_remote_create: in libgit2 1.5 those apply url.insteadOf
+ * rules by matching a regular expression against every config entry, and each non-matching
+ * entry leaks its PCRE2 match data (about 20 KiB), on every call: a slow, unbounded leak for
+ * a controller that fetches every minute. Skipping insteadOf is also what a controller wants:
+ * the URL it was given is the URL it fetches.
+ */
 static int configure_remote(tp_source *s)
 {
-	git_remote *remote = NULL;
+	git_config *all = NULL, *cfg = NULL;
+	git_buf cur = {0};
 	int err, rc = 0;
 
-	err = git_remote_lookup(&remote, s->repo, REMOTE_NAME);
+	err = git_repository_config(&all, s->repo);
+	if (err == 0)
+		err = git_config_open_level(&cfg, all, GIT_CONFIG_LEVEL_LOCAL);
+	if (err < 0)
+		goto done;
+	err = git_config_get_string_buf(&cur, cfg, "remote." REMOTE_NAME ".url");
 	if (err == GIT_ENOTFOUND) {
-		err = git_remote_create_with_fetchspec(&remote, s->repo, REMOTE_NAME, s->url,
-						       HEADS_REFSPEC);
+		err = git_config_set_string(cfg, "remote." REMOTE_NAME ".url", s->url);
 		if (err == 0)
-			err = git_remote_add_fetch(s->repo, REMOTE_NAME, TAGS_REFSPEC);
-	} else if (err == 0) {
-		const char *old = git_remote_url(remote);
-		if (!old || strcmp(old, s->url) != 0) {
-			tp_log_info("git source: mirror origin changed to %s", s->display);
-			err = git_remote_set_url(s->repo, REMOTE_NAME, s->url);
-		}
+			err = git_config_set_string(cfg, "remote." REMOTE_NAME ".fetch",
+						    HEADS_REFSPEC);
+		if (err == 0)
+			err = git_config_set_string(cfg, "remote." REMOTE_NAME ".tagopt", "--tags");
+	} else if (err == 0 && strcmp(cur.ptr, s->url) != 0) {
+		tp_log_info("git source: mirror origin changed to %s", s->display);
+		err = git_config_set_string(cfg, "remote." REMOTE_NAME ".url", s->url);
 	}
+done:
 	if (err < 0) {
 		char *m = scrub(s, git_msg());
-		rc = tp_error_set(err == GIT_EINVALIDSPEC ? TP_EINVALID : TP_EIO,
-				  "mirror of %s: cannot configure remote \"%s\": %s", s->display,
-				  REMOTE_NAME, m);
+		rc = tp_error_set(TP_EIO, "mirror of %s: cannot configure remote \"%s\": %s",
+				  s->display, REMOTE_NAME, m);
 		free(m);
 	}
-	git_remote_free(remote);
+	git_buf_dispose(&cur);
+	git_config_free(cfg);
+	git_config_free(all);
 	return rc;
 }
 
@@ -299,6 +315,7 @@ int tp_source_open(tp_source **out, const tp_source_opts *opts)
 	tp_source *s = NULL;
 	git_reference *head = NULL;
 	char *target = NULL;
+	bool follows;
 	int valid = 0, err, rc = 0;
 
 	*out = NULL;
@@ -330,10 +347,16 @@ int tp_source_open(tp_source **out, const tp_source_opts *opts)
 		goto done;
 	if ((rc = configure_remote(s)) < 0)
 		goto done;
-	/* HEAD follows the configured branch, so "HEAD~1" means what a reader expects */
-	err = git_reference_symbolic_create(&head, s->repo, "HEAD", target, 1,
-					    "tapestry: follow branch");
-	if (err < 0) {
+	/* HEAD follows the configured branch, so "HEAD~1" means what a reader expects; written
+	 * only when it changes */
+	err = git_reference_lookup(&head, s->repo, "HEAD");
+	follows = err == 0 && git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+		  strcmp(git_reference_symbolic_target(head), target) == 0;
+	git_reference_free(head);
+	head = NULL;
+	if (!follows &&
+	    git_reference_symbolic_create(&head, s->repo, "HEAD", target, 1,
+					  "tapestry: follow branch") < 0) {
 		rc = tp_error_set(TP_EIO, "mirror %s: cannot point HEAD at %s: %s",
 				  opts->mirror_dir, target, git_msg());
 		goto done;
@@ -369,6 +392,7 @@ void tp_source_free(tp_source *s)
 typedef struct {
 	const tp_source *s;
 	int64_t start_ms;
+	int calls;           /* credential callback calls */
 	int attempts;        /* credentials handed out */
 	bool timed_out;
 	bool auth_exhausted;
@@ -410,23 +434,28 @@ static int on_update_tips(const char *refname, const git_oid *a, const git_oid *
 	return 0;
 }
 
-/* Called again each time the server refuses what the previous call returned: bounded. */
+/*
+ * Called again each time the server refuses what the previous call returned, so it is
+ * bounded: MAX_AUTH_ATTEMPTS credentials, and a hard cap on calls of any kind (a server
+ * could keep asking for a user name alone).
+ */
 static int on_credentials(git_credential **out, const char *url, const char *username_from_url,
 			  unsigned int allowed, void *payload)
 {
 	fetch_ctx *c = payload;
 	const char *user = username_from_url && *username_from_url ? username_from_url : "git";
+	bool key = allowed & GIT_CREDENTIAL_SSH_KEY;
+	bool token = (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && c->s->token;
 
 	(void)url;
 	if (past_deadline(c) < 0)
 		return GIT_EUSER;
-	if (allowed & GIT_CREDENTIAL_USERNAME)
-		return git_credential_username_new(out, user);
-	if (c->attempts >= MAX_AUTH_ATTEMPTS) {
+	if (++c->calls > 2 * MAX_AUTH_ATTEMPTS ||
+	    ((key || token) && c->attempts >= MAX_AUTH_ATTEMPTS)) {
 		c->auth_exhausted = true;
 		return GIT_EUSER;
 	}
-	if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+	if (key) {
 		c->attempts++;
 		if (!c->s->ssh_key)
 			return git_credential_ssh_key_from_agent(out, user);
@@ -436,10 +465,12 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		}
 		return git_credential_ssh_key_new(out, user, NULL, c->s->ssh_key, NULL);
 	}
-	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && c->s->token) {
+	if (token) {
 		c->attempts++;
 		return git_credential_userpass_plaintext_new(out, TOKEN_USER, c->s->token);
 	}
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
 	c->no_credentials = true;
 	return GIT_PASSTHROUGH;
 }
@@ -447,6 +478,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 static int fetch_error(const tp_source *s, const fetch_ctx *c, int err)
 {
 	char *detail = scrub(s, git_msg());
+	const char *what = s->token ? "token" : s->ssh_key ? "ssh key" : "ssh agent's keys";
 	int rc;
 
 	if (c->timed_out)
@@ -455,11 +487,13 @@ static int fetch_error(const tp_source *s, const fetch_ctx *c, int err)
 	else if (c->key_errno)
 		rc = tp_error_set(TP_EAUTH, "authentication failed for %s: ssh key %s: %s",
 				  s->display, s->ssh_key, strerror(c->key_errno));
+	else if (c->auth_exhausted && c->attempts > 0)
+		rc = tp_error_set(TP_EAUTH, "authentication failed for %s: the server refused "
+				  "the %s %d times", s->display, what, c->attempts);
 	else if (c->auth_exhausted)
 		rc = tp_error_set(TP_EAUTH,
-				  "authentication failed for %s: the server refused the credentials "
-				  "%d times (check the %s)", s->display, c->attempts,
-				  s->token ? "token" : s->ssh_key ? "ssh key" : "ssh agent's keys");
+				  "authentication failed for %s: the server kept asking for "
+				  "credentials", s->display);
 	else if (c->no_credentials)
 		rc = tp_error_set(TP_EAUTH,
 				  "authentication failed for %s: the server requires credentials "
@@ -476,14 +510,31 @@ static int fetch_error(const tp_source *s, const fetch_ctx *c, int err)
 int tp_source_fetch(tp_source *s)
 {
 	git_remote *remote = NULL;
+	git_reference *ref = NULL;
+	char *target = NULL;
+	static char heads[] = HEADS_REFSPEC, tags[] = TAGS_REFSPEC;
+	char *specs[] = {heads, tags};
+	git_strarray refspecs = {specs, 2};
+	git_remote_create_options ro;
 	git_fetch_options fo;
 	fetch_ctx ctx = {0};
 	int err, rc = 0;
 
-	err = git_remote_lookup(&remote, s->repo, REMOTE_NAME);
+	/* libgit2 calls a missing local path an "unsupported URL protocol": say what it is */
+	if (!has_scheme(s->url) && !is_scp_like(s->url) && access(s->url, F_OK) != 0) {
+		rc = tp_error_set(errno == ENOENT ? TP_ENOTFOUND : TP_EIO, "fetch %s: %s",
+				  s->display, strerror(errno));
+		goto done;
+	}
+	/* an in-memory remote with explicit refspecs: see configure_remote for why */
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = s->repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	err = git_remote_create_with_opts(&remote, s->url, &ro);
 	if (err < 0) {
-		rc = tp_error_set(TP_EIO, "mirror of %s: remote \"%s\": %s", s->display,
-				  REMOTE_NAME, git_msg());
+		char *m = scrub(s, git_msg());
+		rc = tp_error_set(TP_EINVALID, "fetch %s: %s", s->display, m);
+		free(m);
 		goto done;
 	}
 #if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
@@ -505,14 +556,24 @@ int tp_source_fetch(tp_source *s)
 	fo.update_fetchhead = 0;
 	fo.proxy_opts.type = GIT_PROXY_AUTO;
 
-	err = git_remote_fetch(remote, NULL, &fo, "tapestry: fetch");
+	err = git_remote_fetch(remote, &refspecs, &fo, "tapestry: fetch");
 	if (err < 0) {
 		rc = fetch_error(s, &ctx, err);
+		goto done;
+	}
+	/* a misspelt branch is reported here, where it can be explained, not as an unknown
+	 * revision later */
+	target = tp_sprintf(REMOTE_PREFIX "%s", s->branch);
+	if (git_reference_lookup(&ref, s->repo, target) < 0) {
+		rc = tp_error_set(TP_ENOTFOUND, "fetch %s: the remote has no branch \"%s\"",
+				  s->display, s->branch);
 		goto done;
 	}
 	tp_log_debug("git source: fetched %s in %lld ms", s->display,
 		     (long long)(tp_clock_mono_ms() - ctx.start_ms));
 done:
+	git_reference_free(ref);
+	free(target);
 	git_remote_free(remote);
 	return rc;
 }
@@ -591,21 +652,30 @@ done:
 static int lookup_commit(git_commit **out, git_repository *repo, const char *display,
 			 const char *hex)
 {
+	git_object *obj = NULL;
 	git_oid oid;
-	int err;
+	int err, rc = 0;
 
 	*out = NULL;
 	if (!hex || strlen(hex) != GIT_OID_HEXSZ || git_oid_fromstr(&oid, hex) < 0)
 		return tp_error_set(TP_EINVALID,
 				    "\"%s\" is not a full commit id (tp_source_resolve gives one)",
 				    hex ? hex : "(null)");
-	err = git_commit_lookup(out, repo, &oid);
+	err = git_object_lookup(&obj, repo, &oid, GIT_OBJECT_ANY);
 	if (err == GIT_ENOTFOUND)
-		return tp_error_set(TP_ENOTFOUND, "commit %s is not in the mirror of %s", hex,
-				    display);
-	if (err < 0)
-		return tp_error_set(TP_EIO, "commit %s: %s", hex, git_msg());
-	return 0;
+		rc = tp_error_set(TP_ENOTFOUND, "commit %s is not in the mirror of %s", hex,
+				  display);
+	else if (err < 0)
+		rc = tp_error_set(TP_EIO, "commit %s: %s", hex, git_msg());
+	else if (git_object_type(obj) != GIT_OBJECT_COMMIT)
+		rc = tp_error_set(TP_EINVALID, "%s is a %s, not a commit", hex,
+				  git_object_type2string(git_object_type(obj)));
+	else {
+		*out = (git_commit *)obj;
+		obj = NULL;
+	}
+	git_object_free(obj);
+	return rc;
 }
 
 /* The tree at path inside root ("" is root itself). */

@@ -24,7 +24,7 @@
 
 #include <openssl/crypto.h>
 
-#define SIG_PREFIX "sha256="
+#define SIG_PREFIX  "sha256="
 #define SIG_HEX_LEN (2 * TP_SHA256_LEN)
 
 static const char *kind_name(tp_webhook_kind kind)
@@ -168,7 +168,7 @@ done:
 int tp_webhook_verify(tp_webhook_info *out, tp_webhook_kind kind, const char *secret,
 		      tp_header_fn header, void *hctx, const char *body, size_t len)
 {
-	const char *name = kind_name(kind);
+	const char *name = kind_name(kind), *sig;
 	int rc = 0;
 
 	if (!out)
@@ -183,6 +183,8 @@ int tp_webhook_verify(tp_webhook_info *out, tp_webhook_kind kind, const char *se
 		rc = tp_error_set(TP_EINVALID, "webhook %s: body missing", name);
 		goto done;
 	}
+	if (!body)
+		body = "";
 	if (!secret || !secret[0]) {
 		rc = tp_error_set(TP_EAUTH, "webhook %s: no secret configured", name);
 		goto done;
@@ -190,9 +192,8 @@ int tp_webhook_verify(tp_webhook_info *out, tp_webhook_kind kind, const char *se
 
 	switch (kind) {
 	case TP_WEBHOOK_GITHUB:
-		rc = verify_hmac(name, "X-Hub-Signature-256",
-				 get_header(header, hctx, "X-Hub-Signature-256"), secret, body,
-				 len);
+		sig = get_header(header, hctx, "X-Hub-Signature-256");
+		rc = verify_hmac(name, "X-Hub-Signature-256", sig, secret, body, len);
 		copy_field(out->event, sizeof(out->event),
 			   get_header(header, hctx, "X-GitHub-Event"));
 		copy_field(out->delivery, sizeof(out->delivery),
@@ -210,9 +211,8 @@ int tp_webhook_verify(tp_webhook_info *out, tp_webhook_kind kind, const char *se
 	}
 	case TP_WEBHOOK_GENERIC: {
 		const char *event = get_header(header, hctx, "X-Tapestry-Event");
-		rc = verify_hmac(name, "X-Tapestry-Signature-256",
-				 get_header(header, hctx, "X-Tapestry-Signature-256"), secret, body,
-				 len);
+		sig = get_header(header, hctx, "X-Tapestry-Signature-256");
+		rc = verify_hmac(name, "X-Tapestry-Signature-256", sig, secret, body, len);
 		copy_field(out->event, sizeof(out->event), event && event[0] ? event : "push");
 		copy_field(out->delivery, sizeof(out->delivery),
 			   get_header(header, hctx, "X-Tapestry-Delivery"));
@@ -255,7 +255,7 @@ struct tp_delivery_log {
 };
 
 #define DELIVERY_LOG_DEFAULT 1024
-#define DELIVERY_LOG_MAX ((size_t)1 << 20)
+#define DELIVERY_LOG_MAX     ((size_t)1 << 20)
 
 static size_t bucket_of(const tp_delivery_log *l, const uint8_t *digest)
 {

@@ -100,6 +100,10 @@ typedef struct {
 	bool self_heal;            /* from settings */
 	double max_prune_percent;  /* from settings */
 	bool allow_mass_delete;    /* --allow-mass-delete, or the commit message allows it */
+	/* {address: {spec path: hex HMAC of the resolved secret value}} for the desired specs,
+	 * when secrets could be read (apply, plan --refresh); NULL offline. A hash that differs
+	 * from the recorded one is a change of that (sensitive) field: a rotated secret. */
+	const json_t *secret_hashes;
 } tp_plan_options;
 
 /*

@@ -637,6 +637,7 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 		changes ch = {0}, dr = {0};
 		json_t *desired = resolve_with(r, p, state, pending, predicted);
 		bool replace = false;
+		size_t secret_changes = 0;
 
 		if (r->kind->normalise)
 			r->kind->normalise(desired);
@@ -652,11 +653,14 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 			tp_strlist_push(&e->sensitive_paths, c.sensitive.items[k]);
 		e->after = redact(&c, desired, "");
 
-		if (!sr || tp_is_absent(sr->observed)) {
+		if (!sr || tp_is_absent(sr->observed) ||
+		    (sr->status && strcmp(sr->status, TP_STATUS_CREATING) == 0)) {
 			e->action = TP_ACTION_CREATE;
-			e->reason = tp_strdup(sr ? "missing live: deleted outside Tapestry, created "
-						   "again"
-						 : "new in Git");
+			e->reason = tp_strdup(!sr ? "new in Git"
+					      : tp_is_absent(sr->observed)
+						  ? "missing live: deleted outside Tapestry, created "
+						    "again"
+						  : "an earlier create did not finish");
 			pending[i] = TP_PENDING_NEW;
 			goto next;
 		}
@@ -668,6 +672,22 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 				r->kind->normalise(live);
 			drift_values(&dr, &c, "", sr->applied, live);
 			json_decref(live);
+		}
+		{
+			/* secrets rotated behind an unchanged reference: compared by keyed hash */
+			const json_t *want = json_object_get(opts->secret_hashes, r->address);
+			const char *path;
+			json_t *h;
+			json_object_foreach((json_t *)(uintptr_t)want, path, h) {
+				const char *have = tp_json_get_str(sr->secret_hashes, path);
+				if (changes_has(&ch, path))
+					continue;
+				if (!have || strcmp(have, json_string_value(h)) != 0) {
+					change_add(&ch, &c, path, NULL, NULL);
+					ch.items[ch.len - 1].sensitive = true;
+					secret_changes++;
+				}
+			}
 		}
 		for (size_t k = 0; k < ch.len; k++)
 			replace = replace || ch.items[k].forces_replacement;
@@ -699,6 +719,9 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 			if (only_drift)
 				e->reason = tp_strdup("drift: live differs from Git, corrected "
 						      "(self_heal)");
+			else if (secret_changes == ch.len)
+				e->reason = tp_strdup("a secret value changed (compared by keyed "
+						      "hash)");
 			else if (only_unknown)
 				e->reason = tp_strdup("a value it references changes in this plan "
 						      "(known after apply)");

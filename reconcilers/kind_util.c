@@ -24,9 +24,8 @@ bool tp_kind_has_ref(const char *s)
 static bool secret_like_key(const char *key)
 {
 	static const char *const suffixes[] = {
-		"password",  "passwd",    "secret",          "apikey",       "token",
-		"privatekey", "passphrase", "secretkey",     "accesskey",    "credentialsjson",
-		"clientsecret", NULL,
+		"password", "passwd", "secret", "apikey", "token", "privatekey", "passphrase",
+		"secretkey", "accesskey", "credentialsjson", "clientsecret", NULL,
 	};
 	char flat[128];
 	size_t n = 0;

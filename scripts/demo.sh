@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPESTRY_TESTS=OFF >/dev/null
-cmake --build build -j "$(nproc)" >/dev/null
+cmake -S . -B build >/dev/null
+cmake --build build -j "$(nproc)" --target tapestry >/dev/null
 
 bin=build/tapestry
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then

@@ -231,3 +231,59 @@ done:
 		tp_state_rollback(s);
 	return rc;
 }
+
+int tp_state_lock_holder(char **owner, int64_t *expires_ms, tp_state *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	*owner = NULL;
+	*expires_ms = 0;
+	rc = tp_state_prepare(&st, s, "SELECT owner, expires_ms FROM lock WHERE id = 1");
+	if (rc < 0)
+		goto done;
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*owner = tp_strdup((const char *)sqlite3_column_text(st, 0));
+		*expires_ms = (int64_t)sqlite3_column_int64(st, 1);
+	} else if (src == SQLITE_DONE) {
+		rc = tp_error_set(TP_ENOTFOUND, "state database %s is not locked", s->path);
+	} else {
+		rc = tp_state_fail(s, src, "read the lock");
+	}
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tp_state_lock_takeover(tp_state *s, const char *stale_owner, const char *owner,
+			   int64_t lease_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = tp_clock_now_ms();
+	int rc, brc = SQLITE_OK;
+
+	if (!owner || !*owner || !stale_owner || lease_ms <= 0)
+		return tp_error_set(TP_EINVALID, "state: lock takeover needs both owners and a lease");
+	/* conditional on the holder still being the stale one: two takers cannot both win */
+	rc = tp_state_prepare(&st, s,
+			      "UPDATE lock SET owner = ?1, acquired_ms = ?2, expires_ms = ?3 "
+			      "WHERE id = 1 AND owner = ?4");
+	if (rc < 0)
+		goto done;
+	tp_state_bind_text(&brc, st, 1, owner);
+	tp_state_bind_i64(&brc, st, 2, now);
+	tp_state_bind_i64(&brc, st, 3, deadline(now, lease_ms));
+	tp_state_bind_text(&brc, st, 4, stale_owner);
+	if (brc == SQLITE_OK)
+		brc = sqlite3_step(st);
+	if (brc != SQLITE_DONE) {
+		rc = tp_state_fail(s, brc, "take over the lock for %s", owner);
+		goto done;
+	}
+	if (sqlite3_changes(s->db) == 0)
+		rc = lock_conflict(s, owner, "take over");
+done:
+	sqlite3_finalize(st);
+	return rc;
+}

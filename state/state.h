@@ -82,12 +82,16 @@ typedef struct {
 				 "ignore_changes":[..]} as of last apply */
 	json_t *deps;        /* ["kind/name", ...] as of last apply: delete order */
 	char *spec_hash;     /* hex sha256 of the canonical applied spec */
-	char *status;        /* "ready", "failed", "drifted", "tainted", ... */
+	char *status;        /* "ready", "creating" (a create in flight or interrupted: see
+				TP_STATUS_CREATING), "adopted", ... */
 	char *revision;      /* commit that was applied, or NULL */
 	int64_t created_ms;
 	int64_t updated_ms;
 	int64_t observed_ms; /* 0 when never observed */
 } tp_state_resource;
+
+/* A provisional row written before a create call: recovery adopts or drops it. */
+#define TP_STATUS_CREATING "creating"
 
 typedef struct {
 	tp_state_resource *items;
@@ -198,5 +202,11 @@ int tp_state_cache_get(json_t **out, tp_state *s, const char *key);
  */
 int tp_state_lock_acquire(tp_state *s, const char *owner, int64_t lease_ms);
 int tp_state_lock_release(tp_state *s, const char *owner);
+/* The current holder (new string) and lease end; TP_ENOTFOUND when the lock is free. */
+int tp_state_lock_holder(char **owner, int64_t *expires_ms, tp_state *s);
+/* Takes the lock from stale_owner (a holder known to be dead, e.g. a killed process on this
+ * host) whatever its lease; TP_ECONFLICT when the holder is no longer stale_owner. */
+int tp_state_lock_takeover(tp_state *s, const char *stale_owner, const char *owner,
+			   int64_t lease_ms);
 
 #endif

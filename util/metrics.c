@@ -30,36 +30,36 @@
 
 #define TP_METRICS_MAX_SERIES 10000
 #define TP_METRICS_MAX_LABELS 1024
-#define HASH_BUCKETS 4096 /* power of two; ~2.5 entries per chain at the series cap */
-#define DROPPED_NAME "tapestry_metrics_dropped_series_total"
+#define HASH_BUCKETS          4096 /* power of two; ~2.5 entries per chain at the series cap */
+#define DROPPED_NAME          "tapestry_metrics_dropped_series_total"
 
 struct family;
 
 typedef struct series {
-	struct series *next;  /* hash chain */
+	struct series *next; /* hash chain */
 	struct family *fam;
 	char *labels;
-	double value;         /* counter, gauge, untyped */
-	double sum;           /* histogram */
-	uint64_t count;       /* histogram: observations (the +Inf bucket) */
-	uint64_t *buckets;    /* histogram: per-bucket (non-cumulative) counts, fam->nbounds */
+	double value;      /* counter, gauge, untyped */
+	double sum;        /* histogram */
+	uint64_t count;    /* histogram: observations (the +Inf bucket) */
+	uint64_t *buckets; /* histogram: per-bucket (non-cumulative) counts, fam->nbounds */
 } series;
 
 typedef struct family {
 	char *name;
 	char *help;
 	tp_metric_type type;
-	bool declared;        /* false: implicit (first used without tp_metrics_describe) */
-	double *bounds;       /* histogram upper bounds, ascending, finite */
+	bool declared;  /* false: implicit (first used without tp_metrics_describe) */
+	double *bounds; /* histogram upper bounds, ascending, finite */
 	size_t nbounds;
-	series **series;      /* sorted by labels */
+	series **series; /* sorted by labels */
 	size_t nseries;
 	size_t capseries;
 } family;
 
 struct tp_metrics {
 	pthread_mutex_t mu;
-	family **families;    /* declaration order */
+	family **families; /* declaration order */
 	size_t nfamilies;
 	size_t capfamilies;
 	series *hash[HASH_BUCKETS];
@@ -67,8 +67,7 @@ struct tp_metrics {
 	uint64_t dropped;
 };
 
-static const double default_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-					 0.5,   1,    2.5,   5,    10};
+static const double default_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 /* ---------------------------------------------------------------- helpers */
 

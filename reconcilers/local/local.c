@@ -6,7 +6,10 @@
  */
 #include "../reconciler.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,19 +154,71 @@ static int marker_state(const char *path, const char *marker)
 	return strcmp(buf, marker) == 0 ? 1 : -1;
 }
 
-/* Writes atomically: a temporary file in the same directory, fsync, rename over. */
+/* Removes "<path>.tapestry-XXXXXX" files a killed writer left next to path. */
+static void sweep_temps(const char *path)
+{
+	char *copy = tp_strdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *dir = "/", *base = copy;
+	DIR *d;
+	struct dirent *ent;
+	size_t blen;
+	if (slash) {
+		*slash = '\0';
+		dir = slash == copy ? "/" : copy;
+		base = slash + 1;
+	}
+	blen = strlen(base);
+	d = opendir(dir);
+	while (d && (ent = readdir(d)) != NULL) {
+		if (strlen(ent->d_name) == blen + 16 && strncmp(ent->d_name, base, blen) == 0 &&
+		    strncmp(ent->d_name + blen, ".tapestry-", 10) == 0) {
+			char *victim = tp_sprintf("%s/%s", dir, ent->d_name);
+			unlink(victim);
+			free(victim);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(copy);
+}
+
+/*
+ * Writes atomically. The content goes into an unnamed file (O_TMPFILE) in the target's
+ * directory, is synced and marked, and only then gets a name and is renamed over the
+ * target: a process killed at any point leaves either the old file or the new one, and at
+ * worst (killed between link and rename) a named temporary that the next write or delete of
+ * the same path sweeps away.
+ */
 static int write_file(const tp_op *op, const char *path, const char *content, int mode)
 {
 	char *tmp = tp_sprintf("%s.tapestry-XXXXXX", path);
+	char *dir = tp_strdup(path);
+	char *slash = strrchr(dir, '/');
+	char procpath[64];
 	int fd = -1, rc = 0;
+	bool named = false;
 	size_t len = strlen(content), off = 0;
 
-	fd = mkstemp(tmp);
-	if (fd < 0) {
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	sweep_temps(path);
+	fd = open(slash ? dir : ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
 		rc = tp_error_set(errno == ENOENT ? TP_ENOTFOUND : TP_EIO, "%s: cannot write %s: %s",
 				  op->address, path, strerror(errno));
-		free(tmp);
-		return rc;
+		goto done;
+	}
+	if (fd < 0) {
+		/* file systems without O_TMPFILE: a named temporary from the start */
+		fd = mkstemp(tmp);
+		if (fd < 0) {
+			rc = tp_error_set(errno == ENOENT ? TP_ENOTFOUND : TP_EIO,
+					  "%s: cannot write %s: %s", op->address, path,
+					  strerror(errno));
+			goto done;
+		}
+		named = true;
 	}
 	while (off < len) {
 		ssize_t n = write(fd, content + off, len - off);
@@ -182,6 +237,21 @@ static int write_file(const tp_op *op, const char *path, const char *content, in
 	}
 	/* best effort: file systems without user xattrs still work, without the marker */
 	(void)fsetxattr(fd, MARKER_XATTR, op->marker, strlen(op->marker), 0);
+	if (!named) {
+		int tfd;
+		snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+		/* a unique name to link the finished file under */
+		tfd = mkstemp(tmp);
+		if (tfd >= 0) {
+			close(tfd);
+			unlink(tmp);
+		}
+		if (linkat(AT_FDCWD, procpath, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0) {
+			rc = tp_error_set(TP_EIO, "%s: %s: %s", op->address, path, strerror(errno));
+			goto done;
+		}
+		named = true;
+	}
 	if (close(fd) < 0) {
 		fd = -1;
 		rc = tp_error_set(TP_EIO, "%s: %s: %s", op->address, path, strerror(errno));
@@ -193,12 +263,14 @@ static int write_file(const tp_op *op, const char *path, const char *content, in
 				  strerror(errno));
 		goto done;
 	}
+	named = false;
 done:
 	if (fd >= 0)
 		close(fd);
-	if (rc < 0)
+	if (named)
 		unlink(tmp);
 	free(tmp);
+	free(dir);
 	return rc;
 }
 
@@ -236,16 +308,54 @@ done:
 	return rc;
 }
 
+/*
+ * Fault injection, because local.file is the engine's network-free test target:
+ * TAPESTRY_LOCAL_FAULTS="throttle:N,transient:M" makes the first N write calls of every
+ * address fail as throttled (Retry-After 50 ms) and the next M as transient server errors,
+ * before they succeed. Unset (always, in production) it costs one getenv per write.
+ */
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *fault_counts; /* {address: calls so far} */
+
+static int injected_fault(const tp_op *op)
+{
+	const char *spec = getenv("TAPESTRY_LOCAL_FAULTS");
+	int throttle = 0, transient = 0, n;
+	const char *t, *r;
+	if (!spec || !*spec)
+		return 0;
+	if ((t = strstr(spec, "throttle:")))
+		throttle = atoi(t + 9);
+	if ((r = strstr(spec, "transient:")))
+		transient = atoi(r + 10);
+	pthread_mutex_lock(&fault_mu);
+	if (!fault_counts)
+		fault_counts = json_object();
+	n = (int)json_integer_value(json_object_get(fault_counts, op->address));
+	json_object_set_new(fault_counts, op->address, json_integer(n + 1));
+	pthread_mutex_unlock(&fault_mu);
+	if (n < throttle) {
+		int rc = tp_error_set(TP_ETHROTTLED, "%s: injected throttling (429)", op->address);
+		tp_error_set_retry_after(50);
+		return rc;
+	}
+	if (n < throttle + transient)
+		return tp_error_set(TP_ETRANSIENT, "%s: injected server error (503)", op->address);
+	return 0;
+}
+
 static int file_create(void *session, const tp_op *op, tp_op_result *out)
 {
+	int rc = injected_fault(op);
 	(void)session;
-	return file_write_op(op, out, true);
+	return rc < 0 ? rc : file_write_op(op, out, true);
 }
 
 static int file_update(void *session, const tp_op *op, tp_op_result *out)
 {
+	int rc = injected_fault(op);
 	(void)session;
-	return file_write_op(op, out, false);
+	return rc < 0 ? rc : file_write_op(op, out, false);
 }
 
 static const char *recorded_path(const tp_op *op)
@@ -262,6 +372,7 @@ static int file_remove(void *session, const tp_op *op)
 	(void)session;
 	if (!path)
 		return 0;
+	sweep_temps(path);
 	if (access(path, F_OK) != 0)
 		return 0; /* already gone */
 	if (marker_state(path, op->marker) < 0)

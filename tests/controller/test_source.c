@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -193,14 +194,6 @@ static void assert_resolves(tp_source *s, const char *rev, const char *want)
 	cr_assert_str_eq(got, want, "resolve %s", rev ? rev : "(null)");
 }
 
-static char *resolve(tp_source *s, const char *rev)
-{
-	char got[41];
-	int rc = tp_source_resolve(got, s, rev);
-	cr_assert_eq(rc, 0, "resolve %s: %s", rev, tp_error_last());
-	return tp_strdup(got);
-}
-
 static tp_tree *tree_at(tp_source *s, const char *commit)
 {
 	tp_tree *t = NULL;
@@ -366,6 +359,17 @@ Test(source, reopening_keeps_the_mirror_and_follows_a_changed_url)
 	free(other);
 	free(c_origin);
 	free(c_other);
+}
+
+Test(source, fetch_reports_a_missing_branch)
+{
+	tp_source_opts o = {.url = origin_url, .branch = "mian", .mirror_dir = mirror};
+	char got[41];
+	cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
+	cr_assert_eq(tp_source_fetch(src), TP_ENOTFOUND);
+	cr_assert(strstr(tp_error_last(), "has no branch \"mian\""), "%s", tp_error_last());
+	/* what was fetched is still there */
+	cr_assert_eq(tp_source_resolve(got, src, "main"), 0, "%s", tp_error_last());
 }
 
 Test(source, plain_local_path_works_as_url)
@@ -545,7 +549,8 @@ Test(source, loader_reports_a_symlinked_source_file)
 
 	cr_assert_eq(symlink("/etc/passwd", link), 0, "symlink: %s", strerror(errno));
 	ts_write(origin, PIPELINE "/resources/leak.yaml",
-		 "kind: local.file\nname: leak\nspec: {path: /srv/leak, source: files/passwd.txt}\n");
+		 "kind: local.file\nname: leak\n"
+		 "spec: {path: /srv/leak, source: files/passwd.txt}\n");
 	commit_all("symlink out of the repository");
 	c2 = rev_parse("main");
 	src = open_fetched();
@@ -591,7 +596,9 @@ Test(source, missing_pipeline_path_and_unknown_commits)
 	/* a tree id is not a commit */
 	{
 		char *tree = git_in(origin, "rev-parse '%s^{tree}'", c1);
-		cr_assert_eq(tp_source_commit_info(&ci, src, tree), TP_ENOTFOUND);
+		cr_assert_eq(tp_source_commit_info(&ci, src, tree), TP_EINVALID);
+		cr_assert(strstr(tp_error_last(), "is a tree, not a commit"), "%s",
+			  tp_error_last());
 		free(tree);
 	}
 	free(c1);
@@ -748,10 +755,32 @@ Test(source, bad_urls_fail_with_clear_messages)
 	src = NULL;
 	ts_rmtree(mirror);
 
+	/* a plain path that does not exist */
+	src = open_url(missing + strlen("file://"));
+	cr_assert_eq(tp_source_fetch(src), TP_ENOTFOUND, "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), missing + strlen("file://")), "%s", tp_error_last());
+	tp_source_free(src);
+	src = NULL;
+	ts_rmtree(mirror);
+
 	/* nothing listens there: connection refused, and the password is never shown */
 	src = open_url(with_creds);
 	rc = tp_source_fetch(src);
 	cr_assert_eq(rc, TP_EIO, "%s: %s", tp_error_name(rc), tp_error_last());
+	cr_assert(strstr(tp_error_last(), shown), "%s", tp_error_last());
+	cr_assert_null(strstr(tp_error_last(), "hunter2"), "%s", tp_error_last());
+	tp_source_free(src);
+	src = NULL;
+	ts_rmtree(mirror);
+
+	/* ssh keeps the user name in messages (not a secret), drops a password */
+	free(with_creds);
+	free(shown);
+	with_creds = tp_sprintf("ssh://git:hunter2@127.0.0.1:%d/org/repo.git", port);
+	shown = tp_sprintf("ssh://git@127.0.0.1:%d/org/repo.git", port);
+	src = open_url(with_creds);
+	rc = tp_source_fetch(src);
+	cr_assert_lt(rc, 0);
 	cr_assert(strstr(tp_error_last(), shown), "%s", tp_error_last());
 	cr_assert_null(strstr(tp_error_last(), "hunter2"), "%s", tp_error_last());
 	tp_source_free(src);
@@ -767,11 +796,18 @@ Test(source, bad_urls_fail_with_clear_messages)
 	free(shown);
 }
 
+/*
+ * `git daemon` is started as its own binary (git --exec-path)/git-daemon rather than through
+ * the `git` wrapper, which would run it as a grandchild: the PID killed in teardown is then
+ * the daemon itself, and PR_SET_PDEATHSIG ends it even if the test process crashes.
+ */
 Test(source, fetch_over_git_daemon)
 {
 	char *exec_path = git_in(tmp, "--exec-path");
 	char *daemon = tp_sprintf("%s/git-daemon", exec_path);
 	char *base = tp_sprintf("--base-path=%s", tmp);
+	char *logpath = tp_sprintf("%s/daemon.log", tmp);
+	char *dlog;
 	char *url, *portarg, *c1 = rev_parse("main"), *c2;
 	int port = free_port();
 	int64_t deadline;
@@ -783,18 +819,22 @@ Test(source, fetch_over_git_daemon)
 	cr_assert(daemon_pid >= 0);
 	if (daemon_pid == 0) {
 		int null = open("/dev/null", O_RDWR);
+		int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		char *path = tp_sprintf("%s:%s", exec_path, getenv("PATH") ? getenv("PATH") : "");
+		/* git-daemon runs a copy of itself per connection, found through PATH */
+		setenv("PATH", path, 1);
 		/* never outlives the test process, even if the test crashes */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(daemon, "git-daemon", "--reuseaddr", base, "--export-all",
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execl(daemon, "git-daemon", "--verbose", "--reuseaddr", base, "--export-all",
 		      "--listen=127.0.0.1", portarg, tmp, (char *)NULL);
 		_exit(127);
 	}
 	deadline = tp_clock_mono_ms() + 5000;
 	while (!can_connect(port)) {
-		int st;
+		int st = 0;
 		cr_assert(waitpid(daemon_pid, &st, WNOHANG) == 0,
 			  "git daemon exited at start (status %d): " INSTALL_HINT, st);
 		cr_assert(tp_clock_mono_ms() < deadline, "git daemon did not listen within 5 s");
@@ -803,7 +843,10 @@ Test(source, fetch_over_git_daemon)
 
 	url = tp_sprintf("git://127.0.0.1:%d/origin", port);
 	src = open_url(url);
-	cr_assert_eq(tp_source_fetch(src), 0, "%s", tp_error_last());
+	if (tp_source_fetch(src) != 0) {
+		dlog = ts_read(logpath);
+		cr_assert_fail("%s\ngit daemon log:\n%s", tp_error_last(), dlog ? dlog : "");
+	}
 	assert_resolves(src, "main", c1);
 	assert_resolves(src, "v1", c1);
 
@@ -827,8 +870,217 @@ Test(source, fetch_over_git_daemon)
 	free(exec_path);
 	free(daemon);
 	free(base);
+	free(logpath);
 	free(portarg);
 	free(url);
 	free(c1);
 	free(c2);
+}
+
+/* ---------------------------------------------------------------- misbehaving servers */
+
+/*
+ * A one-thread TCP server on 127.0.0.1 for the cases no real server produces on demand.
+ * `serve` handles one accepted connection; the thread stops when `stop` is set.
+ */
+typedef struct fake_server fake_server;
+struct fake_server {
+	int lfd;
+	int port;
+	pthread_t thread;
+	int stop;          /* atomic */
+	void (*serve)(fake_server *f, int fd);
+	int requests;      /* connections served */
+	int auth_requests; /* HTTP requests that carried an Authorization header */
+	char auth[512];    /* the last Authorization header value */
+};
+
+static void *fake_main(void *arg)
+{
+	fake_server *f = arg;
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = {f->lfd, POLLIN, 0};
+		int fd;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		f->requests++;
+		f->serve(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(fake_server *f, void (*serve)(fake_server *, int))
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+	socklen_t len = sizeof(a);
+	int one = 1;
+
+	memset(f, 0, sizeof(*f));
+	f->serve = serve;
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(f->lfd >= 0);
+	setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(listen(f->lfd, 8) == 0);
+	cr_assert(getsockname(f->lfd, (struct sockaddr *)&a, &len) == 0);
+	f->port = ntohs(a.sin_port);
+	cr_assert(pthread_create(&f->thread, NULL, fake_main, f) == 0);
+}
+
+static void fake_stop(fake_server *f)
+{
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+}
+
+/* Reads what the peer sends until `until` appears (or 2 s pass); returns bytes read. The
+ * git protocol puts NUL bytes in requests, hence memmem. */
+static size_t read_until(int fd, char *buf, size_t cap, const char *until)
+{
+	size_t len = 0;
+	int64_t deadline = tp_clock_mono_ms() + 2000;
+	buf[0] = '\0';
+	while (len + 1 < cap && !memmem(buf, len, until, strlen(until)) &&
+	       tp_clock_mono_ms() < deadline) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t n;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+static bool send_pkt(int fd, const char *data, size_t len)
+{
+	char hdr[5];
+	snprintf(hdr, sizeof(hdr), "%04zx", len + 4);
+	return send(fd, hdr, 4, MSG_NOSIGNAL) == 4 &&
+	       send(fd, data, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
+/* git:// upload-pack that advertises a commit, answers NAK, then sends progress forever */
+static void serve_trickle(fake_server *f, int fd)
+{
+	static const char head[] = "1111111111111111111111111111111111111111 HEAD\0side-band-64k\n";
+	static const char main_ref[] = "1111111111111111111111111111111111111111 refs/heads/main\n";
+	char buf[4096];
+	int64_t until = tp_clock_mono_ms() + 10000;
+
+	read_until(fd, buf, sizeof(buf), "host="); /* "git-upload-pack /repo\0host=...\0" */
+	if (!send_pkt(fd, head, sizeof(head) - 1) ||
+	    !send_pkt(fd, main_ref, sizeof(main_ref) - 1) || send(fd, "0000", 4, MSG_NOSIGNAL) != 4)
+		return;
+	read_until(fd, buf, sizeof(buf), "done");
+	if (!send_pkt(fd, "NAK\n", 4))
+		return;
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) && tp_clock_mono_ms() < until) {
+		if (!send_pkt(fd, "\2Counting objects: still counting\r", 34))
+			return;
+		usleep(20000);
+	}
+}
+
+/* HTTP that refuses every request with 401, remembering the credentials it was sent */
+static void serve_401(fake_server *f, int fd)
+{
+	static const char resp[] = "HTTP/1.1 401 Unauthorized\r\n"
+				   "WWW-Authenticate: Basic realm=\"git\"\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	char buf[8192];
+	char *h;
+	read_until(fd, buf, sizeof(buf), "\r\n\r\n");
+	h = strcasestr(buf, "\r\nAuthorization: ");
+	if (h) {
+		size_t n;
+		h += strlen("\r\nAuthorization: ");
+		n = strcspn(h, "\r\n");
+		snprintf(f->auth, sizeof(f->auth), "%.*s", (int)n, h);
+		f->auth_requests++;
+	}
+	send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL);
+}
+
+Test(source, fetch_is_bounded_by_the_timeout)
+{
+	fake_server f;
+	char *url;
+	int64_t start, took;
+	int rc;
+
+	fake_start(&f, serve_trickle);
+	url = tp_sprintf("git://127.0.0.1:%d/repo", f.port);
+	{
+		tp_source_opts o = {.url = url, .mirror_dir = mirror, .timeout_ms = 300};
+		cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
+	}
+	start = tp_clock_mono_ms();
+	rc = tp_source_fetch(src);
+	took = tp_clock_mono_ms() - start;
+	fake_stop(&f);
+	cr_assert_eq(rc, TP_EIO, "%s: %s", tp_error_name(rc), tp_error_last());
+	cr_assert(strstr(tp_error_last(), "timed out after 300 ms"), "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), url), "%s", tp_error_last());
+	cr_assert_geq(took, 300);
+	cr_assert_lt(took, 1500, "took %lld ms", (long long)took);
+	free(url);
+}
+
+Test(source, refused_token_gives_up_after_three_attempts)
+{
+	static const char token[] = "s3cr3t-t0ken";
+	fake_server f;
+	tp_buf want;
+	char *url;
+	int rc;
+
+	fake_start(&f, serve_401);
+	url = tp_sprintf("http://127.0.0.1:%d/org/repo.git", f.port);
+	{
+		tp_source_opts o = {.url = url, .mirror_dir = mirror, .token = token};
+		cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
+	}
+	rc = tp_source_fetch(src);
+	fake_stop(&f);
+	cr_assert_eq(rc, TP_EAUTH, "%s: %s", tp_error_name(rc), tp_error_last());
+	cr_assert(strstr(tp_error_last(), "authentication failed for "), "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), url), "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), "refused the token 3 times"), "%s", tp_error_last());
+	cr_assert_null(strstr(tp_error_last(), token), "%s", tp_error_last());
+	cr_assert_eq(f.auth_requests, 3, "%d requests with credentials", f.auth_requests);
+	/* basic auth, user x-access-token, password the token */
+	tp_buf_init(&want, 0);
+	tp_buf_puts(&want, "Basic ");
+	tp_base64_encode(&want, "x-access-token:s3cr3t-t0ken", 27);
+	cr_assert_str_eq(f.auth, tp_buf_cstr(&want));
+	tp_buf_free(&want);
+	free(url);
+}
+
+Test(source, server_asking_for_credentials_without_a_token)
+{
+	fake_server f;
+	char *url;
+	int rc;
+
+	fake_start(&f, serve_401);
+	url = tp_sprintf("http://127.0.0.1:%d/org/repo.git", f.port);
+	src = open_url(url);
+	rc = tp_source_fetch(src);
+	fake_stop(&f);
+	cr_assert_eq(rc, TP_EAUTH, "%s: %s", tp_error_name(rc), tp_error_last());
+	cr_assert(strstr(tp_error_last(), "authentication failed for "), "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), url), "%s", tp_error_last());
+	cr_assert_eq(f.auth_requests, 0);
+	free(url);
 }

@@ -145,15 +145,15 @@ Test(kind_util, nested_objects_and_arrays_are_walked)
 	char *out = check_doc(yaml, &rc);
 
 	cr_expect_eq(rc, TP_EINVALID);
-	cr_expect(strstr(out, "8: ") && strstr(out, "configuration.provider."
-						     "aws_secret_access_key: looks like a "
-						     "credential"), "%s", out);
+	cr_expect(strstr(out, "8: spec.configuration.provider.aws_secret_access_key: looks like "
+			      "a credential"), "%s", out);
 	cr_expect(strstr(out, "aws_access_key_id") == NULL, "%s", out);
 	/* array elements are judged by the array's key: "tokens" is not a credential suffix */
 	cr_expect(strstr(out, "configuration.tokens") == NULL, "%s", out);
-	cr_expect(strstr(out, "configuration.streams[0].api_key: looks like a credential"),
-		  "%s", out);
-	cr_expect(strstr(out, "configuration.streams[0].backup: the masked value"), "%s", out);
+	cr_expect(strstr(out, "12: spec.configuration.streams[0].api_key: looks like a "
+			      "credential"), "%s", out);
+	cr_expect(strstr(out, "13: spec.configuration.streams[0].backup: the masked value"), "%s",
+		  out);
 	free(out);
 }
 
@@ -266,42 +266,47 @@ Test(kind_util, str_qsort_cmp_sorts_c_strings)
 	cr_assert_str_eq(items[4], "pear");
 }
 
+/* Applies tp_json_drop_empty(what) to every key of one object holding each kind of value;
+ * returns the canonical result. */
+static char *drop_each(unsigned what)
+{
+	static const char *const keys[] = {"n",      "s",      "a",    "o",  "full_s",
+					   "full_a", "full_o", "zero", "no", "missing"};
+	json_t *v = parse("{\"n\": null, \"s\": \"\", \"a\": [], \"o\": {}, "
+			  "\"full_s\": \"x\", \"full_a\": [0], \"full_o\": {\"k\": null}, "
+			  "\"zero\": 0, \"no\": false}");
+	char *out;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		tp_json_drop_empty(v, keys[i], what);
+	out = tp_json_canonical(v);
+	json_decref(v);
+	return out;
+}
+
+static void expect_drop(unsigned what, const char *want)
+{
+	char *got = drop_each(what);
+	cr_expect_str_eq(got, want, "what=%u", what);
+	free(got);
+}
+
 Test(kind_util, json_drop_empty_honours_what)
 {
-	const char *text = "{\"n\": null, \"s\": \"\", \"a\": [], \"o\": {}, \"full_s\": \"x\", "
-			   "\"full_a\": [0], \"full_o\": {\"k\": null}, \"zero\": 0, "
-			   "\"no\": false}";
-	static const char *const keys[] = {"n",    "s",      "a",    "o",  "full_s",
-					   "full_a", "full_o", "zero", "no", "missing"};
 	json_t *v;
 
-	v = parse(text);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
-		tp_json_drop_empty(v, keys[i], TP_JSON_EMPTY_ABSENT);
-	assert_json(v, "{\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\",\"no\":false,"
-		       "\"s\":\"\",\"zero\":0}");
-	json_decref(v);
-
-	v = parse(text);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
-		tp_json_drop_empty(v, keys[i], TP_JSON_EMPTY_CONTAINER);
-	assert_json(v, "{\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\",\"n\":null,"
-		       "\"no\":false,\"s\":\"\",\"zero\":0}");
-	json_decref(v);
-
-	v = parse(text);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
-		tp_json_drop_empty(v, keys[i], TP_JSON_EMPTY_STRING);
-	assert_json(v, "{\"a\":[],\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\","
-		       "\"n\":null,\"no\":false,\"o\":{},\"zero\":0}");
-	json_decref(v);
-
-	v = parse(text);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
-		tp_json_drop_empty(v, keys[i], TP_JSON_EMPTY_ALL);
-	assert_json(v, "{\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\",\"no\":false,"
-		       "\"zero\":0}");
-	json_decref(v);
+	expect_drop(TP_JSON_EMPTY_ABSENT, "{\"full_a\":[0],\"full_o\":{\"k\":null},"
+					  "\"full_s\":\"x\",\"no\":false,\"s\":\"\",\"zero\":0}");
+	expect_drop(TP_JSON_EMPTY_CONTAINER, "{\"full_a\":[0],\"full_o\":{\"k\":null},"
+					     "\"full_s\":\"x\",\"n\":null,\"no\":false,\"s\":\"\","
+					     "\"zero\":0}");
+	expect_drop(TP_JSON_EMPTY_STRING, "{\"a\":[],\"full_a\":[0],\"full_o\":{\"k\":null},"
+					  "\"full_s\":\"x\",\"n\":null,\"no\":false,\"o\":{},"
+					  "\"zero\":0}");
+	expect_drop(TP_JSON_EMPTY_ALL, "{\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\","
+				       "\"no\":false,\"zero\":0}");
+	expect_drop(0, "{\"a\":[],\"full_a\":[0],\"full_o\":{\"k\":null},\"full_s\":\"x\","
+		       "\"n\":null,\"no\":false,\"o\":{},\"s\":\"\",\"zero\":0}");
 
 	/* not an object: nothing happens */
 	v = parse("[null]");
