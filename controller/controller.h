@@ -27,6 +27,7 @@ typedef struct {
 int tp_cmd_validate(int argc, char **argv);
 int tp_cmd_plan(int argc, char **argv);
 int tp_cmd_apply(int argc, char **argv);
+int tp_cmd_run(int argc, char **argv);
 int tp_cmd_version(int argc, char **argv);
 int tp_cmd_kinds(int argc, char **argv);
 
@@ -93,6 +94,36 @@ int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
 			    const tp_state_resources *recorded, tp_strlist *errors);
 /* Applies plan (built from o->pipeline and the recorded state). */
 int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_plan *plan);
+
+/* ---------------------------------------------------------------- the controller (loop.c) */
+
+/* `tapestry run` configuration: /etc/tapestry/controller.yaml, then flags. Secrets (Git token,
+ * webhook secrets, API token) are resolved at load and live only in memory. */
+typedef struct {
+	char *repo_url;       /* required */
+	char *branch;         /* default "main" */
+	char *path;           /* pipeline directory in the repository, default "" */
+	char *token;          /* https token (resolved) or NULL */
+	char *ssh_key;        /* ssh key file or NULL */
+	char *state_dir;      /* state.db and mirror.git live here (default /var/lib/tapestry) */
+	char *listen;         /* default 127.0.0.1:7777 */
+	int64_t poll_ms;      /* default 60 s (jittered ±10%) */
+	int64_t drift_ms;     /* 0: the pipeline's settings.drift_interval */
+	bool plan_only;       /* plan and report, never apply */
+	bool suspend;         /* keep observing and reporting, never write */
+	bool allow_mass_delete;
+	char *github_secret, *gitlab_token, *generic_secret; /* resolved, or NULL */
+	char *api_token;      /* resolved; required when listen is not loopback */
+	int max_syncs;        /* stop after this many syncs (0: run until signalled) */
+} tp_controller_config;
+
+/* Loads a config file (NULL: defaults only). Errors are diagnostics with file:line:col. */
+int tp_controller_config_load(tp_controller_config *out, const char *path, tp_diags *diags);
+void tp_controller_config_clear(tp_controller_config *c);
+/* The reconcile loop: runs until *stop is set (SIGTERM/SIGINT) or max_syncs is reached.
+ * *reload (SIGHUP) re-reads config_path and applies what can change while running. */
+int tp_controller_run(tp_controller_config *c, const char *config_path, volatile int *stop,
+		      volatile int *reload);
 
 /* ---------------------------------------------------------------- Git source (source.c) */
 

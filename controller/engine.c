@@ -103,54 +103,9 @@ static const char *kind_of_address(char *buf, size_t n, const char *address)
 
 /* ---------------------------------------------------------------- secrets */
 
-typedef struct {
-	tp_buf out;
-	const char *text;
-	size_t last;
-	int rc;
-} secret_interp;
-
-static int on_secret(void *ctx, const tp_ref *ref, size_t start, size_t end)
-{
-	secret_interp *si = ctx;
-	char *value = NULL;
-	tp_buf_put(&si->out, si->text + si->last, start - si->last);
-	si->last = end;
-	if (ref->type != TP_REF_SECRET) {
-		/* resource references were resolved before; keep any leftover text as is */
-		tp_buf_put(&si->out, si->text + start, end - start);
-		return 0;
-	}
-	if ((si->rc = tp_secret_resolve(&value, ref->scheme, ref->location)) < 0)
-		return si->rc;
-	tp_buf_puts(&si->out, value);
-	tp_secret_free(value);
-	return 0;
-}
-
-/* The string with every ${secret:...} replaced by its value. *out must be wiped by the
- * caller (tp_secret_free). Strings without a secret reference are copied. */
 static int substitute_secrets(char **out, const char *text)
 {
-	secret_interp si = {{0}, text, 0, 0};
-	int rc;
-	*out = NULL;
-	if (!strstr(text, "${secret:")) {
-		*out = tp_strdup(text);
-		return 0;
-	}
-	tp_buf_init(&si.out, TP_BUF_DEFAULT_MAX);
-	rc = tp_refs_scan(text, on_secret, &si);
-	if (rc == 0)
-		rc = tp_buf_puts(&si.out, text + si.last);
-	if (rc < 0) {
-		if (si.out.ptr)
-			explicit_bzero(si.out.ptr, si.out.len);
-		tp_buf_free(&si.out);
-		return rc;
-	}
-	*out = tp_buf_detach(&si.out);
-	return 0;
+	return tp_secret_substitute(out, text);
 }
 
 /* A copy of spec with secrets resolved; hashes (when not NULL) gets {path: hmac} for every
@@ -342,6 +297,13 @@ static int call(engine *e, prov_slot *ps, const tp_kind *k, call_kind what, cons
 		case CALL_CREATE: rc = k->create(ps->session, op, res); break;
 		case CALL_UPDATE: rc = k->update(ps->session, op, res); break;
 		case CALL_REMOVE: rc = k->remove(ps->session, op); break;
+		}
+		if (e->o->metrics) {
+			char lbl[128];
+			snprintf(lbl, sizeof(lbl), "provider=\"%s\",code=\"%s\"", ps->prov->name,
+				 rc == 0 ? "ok" : rc == TP_ETHROTTLED ? "throttled"
+					 : rc == TP_ETRANSIENT ? "transient" : "error");
+			tp_metrics_add(e->o->metrics, "tapestry_api_requests_total", lbl, 1);
 		}
 		if (rc == 0 || !retryable(rc))
 			return rc;

@@ -16,6 +16,10 @@ static const tp_command commands[] = {
 	{"apply", tp_cmd_apply, "make live match the pipeline: plan, confirm, apply",
 	 "tapestry apply [DIR] --state FILE [--auto-approve] [--allow-mass-delete] "
 	 "[--no-refresh] [--concurrency=N]"},
+	{"run", tp_cmd_run, "run the controller: follow a Git branch and keep live in sync",
+	 "tapestry run [--config FILE] [--repo URL] [--branch B] [--path DIR] [--state-dir DIR] "
+	 "[--listen ADDR] [--poll-interval 60s] [--drift-interval 10m] [--plan-only] "
+	 "[--suspend] [--once | --max-syncs N]"},
 	{"kinds", tp_cmd_kinds, "list the resource kinds and their fields",
 	 "tapestry kinds [KIND]"},
 	{"version", tp_cmd_version, "print the version", "tapestry version"},

@@ -183,6 +183,9 @@ json_t *tp_op_fingerprint(const tp_op *op, const char *value, size_t len);
  * it with tp_secret_free, which wipes it. The message never contains the value. */
 int tp_secret_resolve(char **out, const char *scheme, const char *location);
 void tp_secret_free(char *s);
+/* text with every ${secret:...} replaced by its value: *out must be freed with
+ * tp_secret_free. Text without secret references is copied as is. */
+int tp_secret_substitute(char **out, const char *text);
 
 /* ---------------------------------------------------------------- providers */
 

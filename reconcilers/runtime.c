@@ -76,3 +76,52 @@ int tp_secret_resolve(char **out, const char *scheme, const char *location)
 				    "version", location);
 	return tp_error_set(TP_EINVALID, "unknown secret scheme \"%s\"", scheme);
 }
+
+typedef struct {
+	tp_buf out;
+	const char *text;
+	size_t last;
+	int rc;
+} secret_interp;
+
+static int on_secret(void *ctx, const tp_ref *ref, size_t start, size_t end)
+{
+	secret_interp *si = ctx;
+	char *value = NULL;
+	tp_buf_put(&si->out, si->text + si->last, start - si->last);
+	si->last = end;
+	if (ref->type != TP_REF_SECRET) {
+		/* resource references were resolved before; keep any leftover text as is */
+		tp_buf_put(&si->out, si->text + start, end - start);
+		return 0;
+	}
+	if ((si->rc = tp_secret_resolve(&value, ref->scheme, ref->location)) < 0)
+		return si->rc;
+	tp_buf_puts(&si->out, value);
+	tp_secret_free(value);
+	return 0;
+}
+
+int tp_secret_substitute(char **out, const char *text)
+{
+	secret_interp si = {{0}, text, 0, 0};
+	int rc;
+	*out = NULL;
+	if (!strstr(text, "${secret:")) {
+		*out = tp_strdup(text);
+		return 0;
+	}
+	tp_buf_init(&si.out, TP_BUF_DEFAULT_MAX);
+	rc = tp_refs_scan(text, on_secret, &si);
+	if (rc == 0)
+		rc = tp_buf_puts(&si.out, text + si.last);
+	if (rc < 0) {
+		if (si.out.ptr)
+			explicit_bzero(si.out.ptr, si.out.len);
+		tp_buf_free(&si.out);
+		return rc;
+	}
+	*out = tp_buf_detach(&si.out);
+	return 0;
+}
+

@@ -973,3 +973,60 @@ const tp_provider_config *tp_pipeline_provider(const tp_pipeline *p, const char 
 			return &p->providers[i];
 	return NULL;
 }
+
+/* ---------------------------------------------------------------- other YAML files */
+
+int tp_spec_load_file(json_t **out, const char *path, const tp_field *schema, bool allow_secrets,
+		      tp_diags *diags)
+{
+	tp_buf text;
+	tp_yfile *yf = NULL;
+	tp_conv c = {0};
+	json_t *doc = NULL;
+	int rc;
+
+	*out = NULL;
+	tp_buf_init(&text, TP_SPEC_MAX_FILE_BYTES);
+	rc = tp_file_read(&text, path, TP_SPEC_MAX_FILE_BYTES);
+	if (rc < 0) {
+		tp_diags_add(diags, path, 0, 0, "%s", tp_error_last());
+		goto done;
+	}
+	if ((rc = tp_yaml_parse(&yf, path, tp_buf_cstr(&text), text.len, diags)) < 0)
+		goto done;
+	if (yf->ndocs != 1 || !yf->docs[0] || yf->docs[0]->type != TP_YNODE_MAP) {
+		tp_diags_add(diags, path, 1, 1, "expected exactly one YAML mapping");
+		rc = TP_EINVALID;
+		goto done;
+	}
+	c.file = path;
+	c.prefix = "";
+	c.diags = diags;
+	c.budget = TP_SPEC_MAX_NODES;
+	c.allow_resource_refs = false;
+	doc = tp_conv_object(&c, yf->docs[0], schema, "");
+	if (!allow_secrets) {
+		for (size_t i = 0; i < c.nrefs; i++)
+			if (c.refs[i].type == TP_REF_SECRET) {
+				tp_diags_add(diags, path, c.refs[i].line, c.refs[i].col,
+					     "%s: secret references are not allowed here",
+					     c.refs[i].path);
+				c.errors++;
+			}
+	}
+	if (c.errors || diags->len) {
+		rc = TP_EINVALID;
+		goto done;
+	}
+	*out = doc;
+	doc = NULL;
+done:
+	json_decref(doc);
+	tp_conv_free(&c);
+	tp_yfile_free(yf);
+	tp_buf_free(&text);
+	if (rc == TP_EINVALID)
+		tp_error_set(rc, "%s is not valid: %zu error%s", path, diags->len,
+			     diags->len == 1 ? "" : "s");
+	return rc;
+}

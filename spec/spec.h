@@ -167,6 +167,12 @@ void tp_pipeline_free(tp_pipeline *p);
 const tp_resource *tp_pipeline_find(const tp_pipeline *p, const char *address);
 const tp_provider_config *tp_pipeline_provider(const tp_pipeline *p, const char *name);
 
+/* Loads a single-document YAML file (the controller's own configuration) against a schema,
+ * with the same checks and file:line:col diagnostics as the pipeline. Secret references stay
+ * as text (resolve them with tp_secret_resolve); allow_secrets false refuses them. */
+int tp_spec_load_file(json_t **out, const char *path, const tp_field *schema, bool allow_secrets,
+		      tp_diags *diags);
+
 /* Validates one YAML text as a single resource document set (used by the fuzz target and by
  * tests): the same code path as resources/<file>.yaml, without tapestry.yaml. */
 int tp_spec_check_text(const char *file, const char *text, size_t len, tp_diags *diags);

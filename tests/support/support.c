@@ -4,6 +4,11 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -197,4 +202,200 @@ char *ts_snapshot(const char *dir)
 char *ts_source_path(const char *rel)
 {
 	return tp_sprintf("%s/%s", TP_SOURCE_DIR, rel);
+}
+
+/* ---------------------------------------------------------------- git */
+
+#define GIT_HINT "install it with `apt-get install git` (scripts/install-deps.sh does)"
+
+void ts_git_env(void)
+{
+	int st;
+	setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
+	setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
+	setenv("GIT_COMMITTER_NAME", "Ada Lovelace", 1);
+	setenv("GIT_COMMITTER_EMAIL", "ada@example.com", 1);
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	st = system("git --version >/dev/null 2>&1");
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "the git command line is needed to build test repositories: " GIT_HINT);
+}
+
+char *ts_git(const char *dir, const char *fmt, ...)
+{
+	va_list ap;
+	tp_buf args, out;
+	char *cmd, chunk[4096];
+	FILE *p;
+	size_t n;
+	int st;
+
+	tp_buf_init(&args, 0);
+	va_start(ap, fmt);
+	tp_buf_vprintf(&args, fmt, ap);
+	va_end(ap);
+	cmd = tp_sprintf("git -C '%s' -c init.defaultBranch=main -c commit.gpgsign=false "
+			 "-c tag.gpgsign=false %s 2>&1", dir, tp_buf_cstr(&args));
+	tp_buf_init(&out, 0);
+	p = popen(cmd, "r");
+	cr_assert(p != NULL, "popen: %s", strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		tp_buf_put(&out, chunk, n);
+	st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "`%s` failed: %s", cmd,
+		  tp_buf_cstr(&out));
+	while (out.len > 0 && (out.ptr[out.len - 1] == '\n' || out.ptr[out.len - 1] == '\r'))
+		out.ptr[--out.len] = '\0';
+	tp_buf_free(&args);
+	free(cmd);
+	return tp_buf_detach(&out);
+}
+
+int ts_free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+bool ts_can_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+void ts_stop_pid(pid_t pid)
+{
+	int st;
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 250; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+pid_t ts_git_daemon_start(const char *base, int port)
+{
+	char *exec_path = ts_git(base, "--exec-path");
+	char *daemon = tp_sprintf("%s/git-daemon", exec_path);
+	char *basearg = tp_sprintf("--base-path=%s", base);
+	char *portarg = tp_sprintf("--port=%d", port);
+	int64_t deadline;
+	pid_t pid;
+
+	cr_assert_eq(access(daemon, X_OK), 0, "git daemon is missing (%s): " GIT_HINT, daemon);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		char *path = tp_sprintf("%s:%s", exec_path, getenv("PATH") ? getenv("PATH") : "");
+		setenv("PATH", path, 1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(daemon, "git-daemon", "--reuseaddr", basearg, "--export-all",
+		      "--listen=127.0.0.1", portarg, base, (char *)NULL);
+		_exit(127);
+	}
+	deadline = tp_clock_mono_ms() + 5000;
+	while (!ts_can_connect(port)) {
+		int st = 0;
+		cr_assert(waitpid(pid, &st, WNOHANG) == 0, "git daemon exited at start: " GIT_HINT);
+		cr_assert(tp_clock_mono_ms() < deadline, "git daemon did not listen within 5 s");
+		usleep(20000);
+	}
+	free(exec_path);
+	free(daemon);
+	free(basearg);
+	free(portarg);
+	return pid;
+}
+
+pid_t ts_spawn_tapestry(const char *const *args, const char *const *env, const char *log_path)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		size_t n = 0;
+		const char **argv;
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		while (args[n])
+			n++;
+		argv = calloc(n + 2, sizeof(*argv));
+		argv[0] = TP_BINARY;
+		for (size_t i = 0; i < n; i++)
+			argv[i + 1] = args[i];
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)(uintptr_t)env[i]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(TP_BINARY, (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	tp_buf_put(ctx, data, size * n);
+	return size * n;
+}
+
+ts_http_result ts_http(const char *method, const char *url, const char *const *headers,
+		       const char *body)
+{
+	ts_http_result r = {0};
+	CURL *h = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	tp_buf b;
+	tp_buf_init(&b, 64u << 20);
+	cr_assert_not_null(h);
+	for (size_t i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+	}
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(h);
+	r.body = tp_buf_detach(&b);
+	return r;
+}
+
+void ts_http_result_free(ts_http_result *r)
+{
+	if (r)
+		free(r->body);
 }

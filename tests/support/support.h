@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); caller frees the path and removes it. */
 char *ts_tmpdir(void);
@@ -34,5 +35,40 @@ char *ts_snapshot(const char *dir);
 
 /* Path of a file in the source tree (tests/fixtures/...). */
 char *ts_source_path(const char *rel);
+
+/* ---- git: real repositories built with the git command line */
+
+/* Fixed identities and dates, no user or system configuration. Fails the test (with how to
+ * install git) when git is missing. */
+void ts_git_env(void);
+/* Runs `git -C dir <args>`; fails the test on a non-zero exit; returns trimmed stdout. */
+char *ts_git(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Starts `git daemon` serving base (every repository below it) on 127.0.0.1:port; returns its
+ * PID once it accepts connections (bounded wait). Stop it with ts_stop_pid. */
+pid_t ts_git_daemon_start(const char *base, int port);
+
+/* ---- processes and sockets */
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int ts_free_port(void);
+bool ts_can_connect(int port);
+/* SIGTERM, then SIGKILL after a grace period; reaps the child. */
+void ts_stop_pid(pid_t pid);
+/* Starts the tapestry binary in the background with args and env (like ts_run_tapestry),
+ * stdout and stderr appended to log_path. */
+pid_t ts_spawn_tapestry(const char *const *args, const char *const *env, const char *log_path);
+
+/* ---- HTTP (libcurl) */
+
+typedef struct {
+	long status;  /* 0 when the request failed */
+	char *body;
+} ts_http_result;
+
+/* method "GET" or "POST"; headers NULL-terminated "Name: value" (may be NULL); body may be
+ * NULL. 10 s timeout. */
+ts_http_result ts_http(const char *method, const char *url, const char *const *headers,
+		       const char *body);
+void ts_http_result_free(ts_http_result *r);
 
 #endif

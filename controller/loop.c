@@ -1,0 +1,834 @@
+/*
+ * The reconcile loop behind `tapestry run`: Git source → spec → plan → engine, forever.
+ *
+ * A sync is triggered by the poll timer (jittered), by a verified webhook, or by the drift
+ * timer. It fetches the branch, skips commits that do not touch the pipeline path, loads and
+ * validates the pipeline (a broken commit is recorded and the last good revision stays in
+ * force), resolves interrupted work, observes live state, plans, and applies unless the
+ * controller is suspended or plan-only. The HTTP server (its own threads) answers health,
+ * readiness, metrics and the JSON API from a snapshot kept under a mutex and from read-only
+ * state handles, so a long sync never blocks /healthz.
+ */
+#include "controller.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef struct {
+	tp_controller_config *cfg;
+	const char *config_path;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wake;
+	bool ready;
+	char pipeline[160];
+	char fetched[41];        /* newest commit seen on the branch */
+	char applied[41];        /* last commit whose pipeline was applied (or planned) */
+	char applied_tree[41];   /* the pipeline path's tree id at that commit */
+	char *applied_message;
+	char *applied_author;
+	char *last_result;       /* "applied", "no-op", "invalid", "refused", "failed", ... */
+	char *last_error;
+	int64_t last_sync_ms, last_applied_ms;
+	size_t drifted;
+	size_t syncs;
+	tp_metrics *m;
+	char *db_path;
+	volatile int *stop;
+	tp_strlist problems;     /* diagnostics of the last invalid revision */
+} ctl;
+
+static const double duration_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+/* ---------------------------------------------------------------- configuration */
+
+static const tp_field repo_fields[] = {
+	{.name = "url", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED | TP_F_NOREF,
+	 .doc = "https://, ssh://, git@host:path, file:// URL or local path of the repository"},
+	{.name = "branch", .type = TP_TYPE_STRING, .def = "\"main\"", .flags = TP_F_NOREF,
+	 .doc = "branch to follow"},
+	{.name = "path", .type = TP_TYPE_STRING, .def = "\"\"", .flags = TP_F_NOREF,
+	 .doc = "pipeline directory inside the repository"},
+	{.name = "token", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
+	 .doc = "https access token, as a secret reference"},
+	{.name = "ssh_key", .type = TP_TYPE_STRING, .flags = TP_F_NOREF,
+	 .doc = "private key file for ssh remotes"},
+	{0},
+};
+
+static const tp_field hook_fields[] = {
+	{.name = "github_secret", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
+	 .doc = "GitHub webhook secret (X-Hub-Signature-256), enables POST /hooks/github"},
+	{.name = "gitlab_token", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
+	 .doc = "GitLab webhook token (X-Gitlab-Token), enables POST /hooks/gitlab"},
+	{.name = "generic_secret", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
+	 .doc = "HMAC secret for POST /hooks/generic (X-Tapestry-Signature-256)"},
+	{0},
+};
+
+static const tp_field config_fields[] = {
+	{.name = "repository", .type = TP_TYPE_OBJECT, .fields = repo_fields,
+	 .flags = TP_F_REQUIRED, .doc = "the pipeline repository"},
+	{.name = "state_dir", .type = TP_TYPE_STRING, .def = "\"/var/lib/tapestry\"",
+	 .flags = TP_F_NOREF, .doc = "state database and Git mirror"},
+	{.name = "listen", .type = TP_TYPE_STRING, .def = "\"127.0.0.1:7777\"",
+	 .flags = TP_F_NOREF, .doc = "HTTP address (health, metrics, API, webhooks)"},
+	{.name = "poll_interval", .type = TP_TYPE_STRING, .def = "\"60s\"", .flags = TP_F_NOREF,
+	 .doc = "how often to fetch the repository"},
+	{.name = "drift_interval", .type = TP_TYPE_STRING, .flags = TP_F_NOREF,
+	 .doc = "how often to observe live state (default: the pipeline's setting)"},
+	{.name = "plan_only", .type = TP_TYPE_BOOL, .def = "false",
+	 .doc = "plan and report every change, never apply"},
+	{.name = "suspend", .type = TP_TYPE_BOOL, .def = "false",
+	 .doc = "stop applying; keep observing and reporting"},
+	{.name = "allow_mass_delete", .type = TP_TYPE_BOOL, .def = "false",
+	 .doc = "let plans pass the prune guard (prefer the commit message trailer)"},
+	{.name = "webhooks", .type = TP_TYPE_OBJECT, .fields = hook_fields, .def = "{}",
+	 .doc = "webhook secrets"},
+	{.name = "api_token", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
+	 .doc = "bearer token for the API when listening beyond loopback"},
+	{0},
+};
+
+static char *dup_str(const json_t *o, const char *key)
+{
+	const char *v = tp_json_get_str(o, key);
+	return v ? tp_strdup(v) : NULL;
+}
+
+static int resolve_field(char **out, const json_t *o, const char *key, const char *what)
+{
+	const char *v = tp_json_get_str(o, key);
+	int rc;
+	*out = NULL;
+	if (!v)
+		return 0;
+	rc = tp_secret_substitute(out, v);
+	if (rc < 0) {
+		char *m = tp_strdup(tp_error_last());
+		rc = tp_error_set(rc, "%s: %s", what, m);
+		free(m);
+	}
+	return rc;
+}
+
+void tp_controller_config_clear(tp_controller_config *c)
+{
+	if (!c)
+		return;
+	free(c->repo_url);
+	free(c->branch);
+	free(c->path);
+	tp_secret_free(c->token);
+	free(c->ssh_key);
+	free(c->state_dir);
+	free(c->listen);
+	tp_secret_free(c->github_secret);
+	tp_secret_free(c->gitlab_token);
+	tp_secret_free(c->generic_secret);
+	tp_secret_free(c->api_token);
+	memset(c, 0, sizeof(*c));
+}
+
+int tp_controller_config_load(tp_controller_config *c, const char *path, tp_diags *diags)
+{
+	json_t *doc = NULL, *repo, *hooks;
+	int rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->branch = tp_strdup("main");
+	c->path = tp_strdup("");
+	c->state_dir = tp_strdup("/var/lib/tapestry");
+	c->listen = tp_strdup("127.0.0.1:7777");
+	c->poll_ms = 60000;
+	if (!path)
+		return 0;
+	if ((rc = tp_spec_load_file(&doc, path, config_fields, true, diags)) < 0)
+		goto done;
+	repo = json_object_get(doc, "repository");
+	hooks = json_object_get(doc, "webhooks");
+	free(c->branch);
+	free(c->path);
+	free(c->state_dir);
+	free(c->listen);
+	c->repo_url = dup_str(repo, "url");
+	c->branch = dup_str(repo, "branch");
+	c->path = dup_str(repo, "path");
+	c->ssh_key = dup_str(repo, "ssh_key");
+	c->state_dir = dup_str(doc, "state_dir");
+	c->listen = dup_str(doc, "listen");
+	c->plan_only = json_is_true(json_object_get(doc, "plan_only"));
+	c->suspend = json_is_true(json_object_get(doc, "suspend"));
+	c->allow_mass_delete = json_is_true(json_object_get(doc, "allow_mass_delete"));
+	if ((rc = tp_duration_parse(&c->poll_ms, tp_json_get_str(doc, "poll_interval"))) < 0) {
+		tp_diags_add(diags, path, 0, 0, "poll_interval: %s", tp_error_last());
+		goto done;
+	}
+	if (tp_json_get_str(doc, "drift_interval") &&
+	    (rc = tp_duration_parse(&c->drift_ms, tp_json_get_str(doc, "drift_interval"))) < 0) {
+		tp_diags_add(diags, path, 0, 0, "drift_interval: %s", tp_error_last());
+		goto done;
+	}
+	if ((rc = resolve_field(&c->token, repo, "token", "repository.token")) < 0 ||
+	    (rc = resolve_field(&c->github_secret, hooks, "github_secret", "webhooks")) < 0 ||
+	    (rc = resolve_field(&c->gitlab_token, hooks, "gitlab_token", "webhooks")) < 0 ||
+	    (rc = resolve_field(&c->generic_secret, hooks, "generic_secret", "webhooks")) < 0 ||
+	    (rc = resolve_field(&c->api_token, doc, "api_token", "api_token")) < 0) {
+		tp_diags_add(diags, path, 0, 0, "%s", tp_error_last());
+		goto done;
+	}
+done:
+	json_decref(doc);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- status for the API */
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? tp_strdup(v) : NULL;
+}
+
+/* The repository URL without any credentials, for status pages and logs. */
+static char *safe_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at, *host;
+	if (!scheme)
+		return tp_strdup(url);
+	host = scheme + 3;
+	at = strchr(host, '@');
+	if (!at || (strchr(host, '/') && strchr(host, '/') < at))
+		return tp_strdup(url);
+	return tp_sprintf("%.*s%s", (int)(host - url), url, at + 1);
+}
+
+static json_t *status_json(ctl *c)
+{
+	json_t *o;
+	char *url = safe_url(c->cfg->repo_url);
+	char when[40] = "", applied_at[40] = "";
+	pthread_mutex_lock(&c->mu);
+	if (c->last_sync_ms)
+		tp_clock_format_rfc3339(when, sizeof(when), c->last_sync_ms);
+	if (c->last_applied_ms)
+		tp_clock_format_rfc3339(applied_at, sizeof(applied_at), c->last_applied_ms);
+	o = json_pack("{s:s,s:{s:s,s:s,s:s},s:{s:s?,s:s?,s:s?,s:s?,s:s?},s:b,s:s,"
+		      "s:{s:s?,s:s?,s:s?},s:I,s:I}",
+		      "pipeline", c->pipeline,
+		      "repository", "url", url, "branch", c->cfg->branch, "path", c->cfg->path,
+		      "revision", "fetched", c->fetched[0] ? c->fetched : NULL, "applied",
+		      c->applied[0] ? c->applied : NULL, "message", c->applied_message, "author",
+		      c->applied_author, "applied_at", applied_at[0] ? applied_at : NULL,
+		      "ready", c->ready,
+		      "mode", c->cfg->suspend ? "suspended" : c->cfg->plan_only ? "plan-only" : "normal",
+		      "last_sync", "at", when[0] ? when : NULL, "result", c->last_result, "error",
+		      c->last_error,
+		      "drifted", (json_int_t)c->drifted, "syncs", (json_int_t)c->syncs);
+	if (c->problems.len) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < c->problems.len; i++)
+			json_array_append_new(a, json_string(c->problems.items[i]));
+		json_object_set_new(json_object_get(o, "last_sync"), "problems", a);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(url);
+	return o;
+}
+
+static int query_int(const char *query, const char *key, int def)
+{
+	const char *p = query ? strstr(query, key) : NULL;
+	if (!p || (p != query && p[-1] != '&') || p[strlen(key)] != '=')
+		return def;
+	return atoi(p + strlen(key) + 1);
+}
+
+/* Value of key in a query string into out (no percent-decoding beyond %2F). */
+static bool query_str(const char *query, const char *key, char *out, size_t n)
+{
+	const char *p = query ? strstr(query, key) : NULL;
+	size_t len, j = 0;
+	if (!p || (p != query && p[-1] != '&') || p[strlen(key)] != '=')
+		return false;
+	p += strlen(key) + 1;
+	len = strcspn(p, "&");
+	for (size_t i = 0; i < len && j + 1 < n; i++) {
+		if (p[i] == '%' && i + 2 < len && strncasecmp(p + i + 1, "2F", 2) == 0) {
+			out[j++] = '/';
+			i += 2;
+		} else {
+			out[j++] = p[i];
+		}
+	}
+	out[j] = '\0';
+	return j > 0;
+}
+
+static void respond_json(tp_http_response *resp, int status, json_t *v)
+{
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+	resp->status = status;
+	resp->content_type = "application/json";
+	tp_buf_puts(&resp->body, text ? text : "null");
+	tp_buf_putc(&resp->body, '\n');
+	free(text);
+	json_decref(v);
+}
+
+static json_t *resources_json(tp_state *st)
+{
+	tp_state_resources l = {0};
+	json_t *a = json_array();
+	if (tp_state_resources_list(&l, st) < 0)
+		return a;
+	for (size_t i = 0; i < l.len; i++) {
+		const tp_state_resource *r = &l.items[i];
+		const tp_kind *k = tp_registry_kind(r->kind);
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:O?,s:b,s:I,s:I}", "address",
+				      r->address, "kind", r->kind, "name", r->name, "provider_id",
+				      r->provider_id, "status", r->status, "phase",
+				      k ? tp_phase_name(k->phase) : NULL, "outputs", r->outputs,
+				      "observed", r->observed != NULL, "updated_ms",
+				      (json_int_t)r->updated_ms, "observed_ms",
+				      (json_int_t)r->observed_ms);
+		/* outputs are ids and names, never secrets; applied specs and observed values
+		 * stay out of the API (they can be large, and observed values are fingerprints) */
+		json_array_append_new(a, o);
+	}
+	tp_state_resources_free(&l);
+	return a;
+}
+
+static void update_resource_gauges(ctl *c, tp_state *st)
+{
+	tp_state_resources l = {0};
+	json_t *counts = json_object();
+	const char *k;
+	json_t *v;
+	if (tp_state_resources_list(&l, st) < 0) {
+		json_decref(counts);
+		return;
+	}
+	for (size_t i = 0; i < l.len; i++) {
+		char lbl[256];
+		snprintf(lbl, sizeof(lbl), "kind=\"%s\",status=\"%s\"", l.items[i].kind,
+			 l.items[i].status ? l.items[i].status : "unknown");
+		json_object_set_new(counts, lbl,
+				    json_integer(json_integer_value(json_object_get(counts, lbl)) +
+						 1));
+	}
+	json_object_foreach(counts, k, v)
+		tp_metrics_set(c->m, "tapestry_resources", k, (double)json_integer_value(v));
+	json_decref(counts);
+	tp_state_resources_free(&l);
+}
+
+static void on_get(void *ctx, const char *path, const char *query, tp_http_response *resp)
+{
+	ctl *c = ctx;
+	tp_state *st = NULL;
+
+	if (strcmp(path, "/healthz") == 0) {
+		resp->status = 200;
+		resp->content_type = "text/plain";
+		tp_buf_puts(&resp->body, "ok\n");
+		return;
+	}
+	if (strcmp(path, "/readyz") == 0) {
+		bool ready;
+		pthread_mutex_lock(&c->mu);
+		ready = c->ready;
+		pthread_mutex_unlock(&c->mu);
+		resp->status = ready ? 200 : 503;
+		resp->content_type = "text/plain";
+		tp_buf_puts(&resp->body, ready ? "ready\n" : "not ready: no successful sync yet\n");
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		char rev[64];
+		resp->status = 200;
+		resp->content_type = "text/plain; version=0.0.4";
+		tp_metrics_render(c->m, &resp->body);
+		pthread_mutex_lock(&c->mu);
+		tp_metrics_label_escape(rev, sizeof(rev), c->applied);
+		pthread_mutex_unlock(&c->mu);
+		tp_buf_printf(&resp->body,
+			      "# HELP tapestry_info Build and revision of this controller.\n"
+			      "# TYPE tapestry_info gauge\n"
+			      "tapestry_info{version=\"%s\",revision=\"%s\"} 1\n", TAPESTRY_VERSION,
+			      rev);
+		return;
+	}
+	if (strcmp(path, "/api/status") == 0) {
+		respond_json(resp, 200, status_json(c));
+		return;
+	}
+	if (strncmp(path, "/api/", 5) != 0) {
+		resp->status = 404;
+		resp->content_type = "application/json";
+		tp_buf_puts(&resp->body, "{\"error\":\"not found\"}\n");
+		return;
+	}
+	/* the state database: one read-only handle per request (handles are per thread) */
+	if (tp_state_open(&st, c->db_path, TP_STATE_READONLY) < 0) {
+		respond_json(resp, 503, json_pack("{s:s}", "error", "no state yet"));
+		return;
+	}
+	if (strcmp(path, "/api/resources") == 0) {
+		respond_json(resp, 200, resources_json(st));
+	} else if (strcmp(path, "/api/runs") == 0) {
+		json_t *runs = NULL;
+		int limit = query_int(query, "limit", 50);
+		if (limit < 1 || limit > 1000)
+			limit = 50;
+		if (tp_state_runs_list(&runs, st, limit) == 0)
+			respond_json(resp, 200, runs);
+		else
+			respond_json(resp, 500, json_pack("{s:s}", "error", tp_error_last()));
+	} else if (strcmp(path, "/api/events") == 0) {
+		json_t *events = NULL;
+		char address[256];
+		int limit = query_int(query, "limit", 100);
+		bool filter = query_str(query, "address", address, sizeof(address));
+		if (limit < 1 || limit > 1000)
+			limit = 100;
+		if (tp_state_events_list(&events, st, filter ? address : NULL, limit) == 0)
+			respond_json(resp, 200, events);
+		else
+			respond_json(resp, 500, json_pack("{s:s}", "error", tp_error_last()));
+	} else {
+		respond_json(resp, 404, json_pack("{s:s}", "error", "not found"));
+	}
+	tp_state_close(st);
+}
+
+static void on_webhook(void *ctx, const tp_webhook_info *info)
+{
+	ctl *c = ctx;
+	char want[300];
+	snprintf(want, sizeof(want), "refs/heads/%s", c->cfg->branch);
+	if (info->ref[0] && strcmp(info->ref, want) != 0) {
+		tp_log_info("webhook %s for %s ignored: following %s", info->delivery, info->ref,
+			    want);
+		return;
+	}
+	tp_log_info("webhook %s (%s): syncing now", info->delivery, info->event);
+	pthread_mutex_lock(&c->mu);
+	c->wake = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- one sync */
+
+static void record(ctl *c, tp_state *st, const char *commit, const char *tree,
+		   const char *result, const char *error)
+{
+	if (commit)
+		tp_state_revision_record(st, commit, tree, result, error);
+	pthread_mutex_lock(&c->mu);
+	set_str(&c->last_result, result);
+	set_str(&c->last_error, error);
+	c->last_sync_ms = tp_clock_now_ms();
+	pthread_mutex_unlock(&c->mu);
+	if (c->m) {
+		char lbl[64];
+		snprintf(lbl, sizeof(lbl), "result=\"%s\"", result);
+		tp_metrics_add(c->m, "tapestry_reconcile_total", lbl, 1);
+	}
+}
+
+static bool allows_mass_delete(const char *message)
+{
+	return message && strstr(message, "Tapestry-Allow-Mass-Delete: yes") != NULL;
+}
+
+static void diags_to_problems(ctl *c, tp_diags *d)
+{
+	pthread_mutex_lock(&c->mu);
+	tp_strlist_free(&c->problems);
+	for (size_t i = 0; i < d->len && i < 50; i++)
+		tp_strlist_push_owned(&c->problems,
+				      d->items[i].line ? tp_sprintf("%s:%d:%d: %s", d->items[i].file,
+								    d->items[i].line, d->items[i].col,
+								    d->items[i].msg)
+						       : tp_sprintf("%s: %s", d->items[i].file,
+								    d->items[i].msg));
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, bool force)
+{
+	char commit[41];
+	tp_commit_info info = {0};
+	tp_tree *tree = NULL;
+	tp_pipeline *p = NULL;
+	tp_diags diags = {0};
+	tp_state_resources recorded = {0};
+	tp_plan *plan = NULL;
+	tp_plan_options popts = {0};
+	tp_engine_opts eo = {0};
+	tp_engine_summary sum;
+	tp_strlist unreadable = {0};
+	json_t *hashes = NULL;
+	int64_t t0 = tp_clock_mono_ms();
+	int rc;
+
+	if ((rc = tp_source_fetch(src)) < 0) {
+		record(c, st, NULL, NULL, "fetch-failed", tp_error_last());
+		tp_log_error("fetch failed: %s", tp_error_last());
+		goto done;
+	}
+	if ((rc = tp_source_resolve(commit, src, c->cfg->branch)) < 0 ||
+	    (rc = tp_source_commit_info(&info, src, commit)) < 0) {
+		record(c, st, NULL, NULL, "fetch-failed", tp_error_last());
+		goto done;
+	}
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->fetched, sizeof(c->fetched), "%s", commit);
+	/* a commit that does not touch the pipeline path changes nothing */
+	if (!force && c->applied_tree[0] && strcmp(info.tree, c->applied_tree) == 0) {
+		bool new_commit = strcmp(commit, c->applied) != 0;
+		pthread_mutex_unlock(&c->mu);
+		if (new_commit) {
+			tp_state_revision_record(st, commit, info.tree, "skipped",
+						 "the pipeline path did not change");
+			tp_log_info("%.12s does not touch %s: nothing to do", commit,
+				    c->cfg->path[0] ? c->cfg->path : "the pipeline");
+		}
+		rc = 0;
+		goto done;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	if (!info.tree[0]) {
+		rc = tp_error_set(TP_ENOTFOUND, "%s does not exist at %.12s", c->cfg->path, commit);
+		record(c, st, commit, "", "invalid", tp_error_last());
+		goto done;
+	}
+	if ((rc = tp_source_tree(&tree, src, commit)) < 0) {
+		record(c, st, commit, info.tree, "invalid", tp_error_last());
+		goto done;
+	}
+	rc = tp_pipeline_load(&p, tree, &diags);
+	if (rc < 0) {
+		char *m;
+		diags_to_problems(c, &diags);
+		m = tp_sprintf("%zu error%s in the pipeline at %.12s (first: %s); the last good "
+			       "revision stays in force", diags.len, diags.len == 1 ? "" : "s",
+			       commit, c->problems.len ? c->problems.items[0] : tp_error_last());
+		record(c, st, commit, info.tree, "invalid", m);
+		tp_state_event_add(st, 0, NULL, "error", "invalid-revision", m);
+		tp_log_error("%s", m);
+		free(m);
+		goto done;
+	}
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->pipeline, sizeof(c->pipeline), "%s", p->name);
+	tp_strlist_free(&c->problems);
+	pthread_mutex_unlock(&c->mu);
+
+	eo.pipeline = p;
+	eo.tree = tree;
+	eo.state = st;
+	eo.revision = commit;
+	eo.trigger = trigger;
+	eo.metrics = c->m;
+	eo.stop = c->stop;
+	if ((rc = tp_engine_recover(&eo)) < 0 ||
+	    (rc = tp_state_resources_list(&recorded, st)) < 0 ||
+	    (rc = tp_engine_refresh(&eo, &recorded, true, NULL)) < 0 ||
+	    (rc = tp_engine_secret_hashes(&hashes, &eo, &recorded, &unreadable)) < 0) {
+		record(c, st, commit, info.tree, "failed", tp_error_last());
+		goto done;
+	}
+	if (unreadable.len) {
+		rc = tp_error_set(TP_EINVALID, "%s", unreadable.items[0]);
+		record(c, st, commit, info.tree, "failed", tp_error_last());
+		tp_state_event_add(st, 0, NULL, "error", "secret", tp_error_last());
+		goto done;
+	}
+	popts.self_heal = p->settings.self_heal;
+	popts.max_prune_percent = p->settings.max_prune_percent;
+	popts.allow_mass_delete = c->cfg->allow_mass_delete || allows_mass_delete(info.message);
+	popts.secret_hashes = hashes;
+	if ((rc = tp_plan_build(&plan, p, &recorded, &popts)) < 0) {
+		record(c, st, commit, info.tree, "failed", tp_error_last());
+		goto done;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->drifted = plan->drifted;
+	pthread_mutex_unlock(&c->mu);
+	if (c->m)
+		tp_metrics_set(c->m, "tapestry_drifted_resources", "", (double)plan->drifted);
+	if (plan->errors.len) {
+		char *m = tp_sprintf("refused: %s", plan->errors.items[0]);
+		record(c, st, commit, info.tree, "refused", m);
+		tp_state_event_add(st, 0, NULL, "error", "plan-refused", m);
+		tp_log_error("%.12s %s", commit, m);
+		free(m);
+		rc = TP_EINVALID;
+		goto done;
+	}
+	if (tp_plan_has_changes(plan) && (c->cfg->suspend || c->cfg->plan_only)) {
+		char *m = tp_sprintf("%s: %zu to add, %zu to change, %zu to destroy (not applied)",
+				     c->cfg->suspend ? "suspended" : "plan-only", plan->add,
+				     plan->change, plan->destroy);
+		record(c, st, commit, info.tree, "planned", m);
+		tp_state_event_add(st, 0, NULL, "info", "planned", m);
+		free(m);
+	} else if (tp_plan_has_changes(plan)) {
+		rc = tp_engine_apply(&sum, &eo, plan);
+		record(c, st, commit, info.tree,
+		       rc == 0 ? "applied" : (strcmp(sum.result, "stopped") == 0 ? "stopped"
+										 : sum.result),
+		       rc == 0 ? NULL : tp_error_last());
+		tp_log_info("%.12s: %s (%zu created, %zu updated, %zu replaced, %zu deleted, %zu "
+			    "failed)", commit, sum.result, sum.created, sum.updated, sum.replaced,
+			    sum.deleted, sum.failed);
+	} else {
+		record(c, st, commit, info.tree, "applied", NULL);
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&c->mu);
+		c->ready = true;
+		snprintf(c->applied, sizeof(c->applied), "%s", commit);
+		snprintf(c->applied_tree, sizeof(c->applied_tree), "%s", info.tree);
+		set_str(&c->applied_message, info.message);
+		set_str(&c->applied_author, info.author);
+		c->last_applied_ms = tp_clock_now_ms();
+		pthread_mutex_unlock(&c->mu);
+		if (c->m)
+			tp_metrics_set(c->m, "tapestry_last_applied_timestamp_seconds", "",
+				       (double)tp_clock_now_ms() / 1000.0);
+	}
+done:
+	if (c->m) {
+		tp_metrics_observe(c->m, "tapestry_reconcile_duration_seconds", "",
+				   (double)(tp_clock_mono_ms() - t0) / 1000.0);
+		update_resource_gauges(c, st);
+	}
+	pthread_mutex_lock(&c->mu);
+	c->syncs++;
+	pthread_mutex_unlock(&c->mu);
+	json_decref(hashes);
+	tp_strlist_free(&unreadable);
+	tp_plan_free(plan);
+	tp_state_resources_free(&recorded);
+	tp_pipeline_free(p);
+	tp_diags_free(&diags);
+	tp_tree_free(tree);
+	tp_commit_info_clear(&info);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static bool is_loopback(const char *listen)
+{
+	return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]", 5) == 0 ||
+	       strncmp(listen, "localhost:", 10) == 0;
+}
+
+static void describe_metrics(tp_metrics *m)
+{
+	tp_metrics_describe(m, "tapestry_reconcile_duration_seconds", TP_METRIC_HISTOGRAM,
+			    "Duration of one sync (fetch, plan, apply).", duration_buckets,
+			    sizeof(duration_buckets) / sizeof(*duration_buckets));
+	tp_metrics_describe(m, "tapestry_reconcile_total", TP_METRIC_COUNTER,
+			    "Syncs by result.", NULL, 0);
+	tp_metrics_describe(m, "tapestry_resources", TP_METRIC_GAUGE,
+			    "Managed resources by kind and status.", NULL, 0);
+	tp_metrics_describe(m, "tapestry_drifted_resources", TP_METRIC_GAUGE,
+			    "Resources whose live state differs from what Tapestry applied.", NULL,
+			    0);
+	tp_metrics_describe(m, "tapestry_api_requests_total", TP_METRIC_COUNTER,
+			    "Provider API calls by provider and outcome.", NULL, 0);
+	tp_metrics_describe(m, "tapestry_retries_total", TP_METRIC_COUNTER,
+			    "Provider calls retried after a transient error or throttling.", NULL,
+			    0);
+	tp_metrics_describe(m, "tapestry_apply_actions_total", TP_METRIC_COUNTER,
+			    "Applied actions by action and result.", NULL, 0);
+	tp_metrics_describe(m, "tapestry_last_applied_timestamp_seconds", TP_METRIC_GAUGE,
+			    "When the last revision was applied (Unix time).", NULL, 0);
+	tp_metrics_set(m, "tapestry_drifted_resources", "", 0);
+}
+
+static void reload_config(ctl *c)
+{
+	tp_controller_config fresh;
+	tp_diags d = {0};
+	if (!c->config_path) {
+		tp_log_info("SIGHUP: no configuration file to reload");
+		return;
+	}
+	if (tp_controller_config_load(&fresh, c->config_path, &d) < 0) {
+		tp_log_error("SIGHUP: %s is not valid; keeping the running configuration (%s)",
+			     c->config_path, d.len ? d.items[0].msg : tp_error_last());
+		tp_diags_free(&d);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->cfg->poll_ms = fresh.poll_ms;
+	c->cfg->drift_ms = fresh.drift_ms;
+	c->cfg->plan_only = fresh.plan_only;
+	c->cfg->suspend = fresh.suspend;
+	c->cfg->allow_mass_delete = fresh.allow_mass_delete;
+	pthread_mutex_unlock(&c->mu);
+	if (strcmp(fresh.repo_url ? fresh.repo_url : "", c->cfg->repo_url) != 0 ||
+	    strcmp(fresh.listen, c->cfg->listen) != 0 || strcmp(fresh.state_dir, c->cfg->state_dir))
+		tp_log_warn("SIGHUP: repository, listen and state_dir changes need a restart");
+	tp_log_info("SIGHUP: configuration reloaded (poll %lld ms, %s)", (long long)fresh.poll_ms,
+		    fresh.suspend ? "suspended" : fresh.plan_only ? "plan-only" : "applying");
+	tp_controller_config_clear(&fresh);
+	tp_diags_free(&d);
+}
+
+static int64_t jittered(int64_t ms)
+{
+	/* ±10%, so a fleet of controllers does not fetch in lockstep */
+	int64_t spread = ms / 5;
+	return ms - ms / 10 + (spread > 0 ? (int64_t)tp_clock_rand_below((uint64_t)spread) : 0);
+}
+
+int tp_controller_run(tp_controller_config *cfg, const char *config_path, volatile int *stop,
+		      volatile int *reload)
+{
+	ctl c;
+	tp_source_opts so = {0};
+	tp_source *src = NULL;
+	tp_state *st = NULL;
+	tp_http *http = NULL;
+	tp_http_opts ho = {0};
+	char *mirror = NULL, *owner = NULL;
+	int64_t next_poll, next_drift, drift_ms;
+	bool locked = false;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.cfg = cfg;
+	c.config_path = config_path;
+	c.stop = stop;
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	c.m = tp_metrics_new();
+	describe_metrics(c.m);
+
+	if (!cfg->repo_url) {
+		rc = tp_error_set(TP_EINVALID, "no repository: set repository.url in the "
+					       "configuration or pass --repo");
+		goto done;
+	}
+	if (!is_loopback(cfg->listen) && !cfg->api_token) {
+		rc = tp_error_set(TP_EINVALID, "listening on %s (beyond loopback) needs api_token "
+					       "in the configuration", cfg->listen);
+		goto done;
+	}
+	c.db_path = tp_sprintf("%s/state.db", cfg->state_dir);
+	mirror = tp_sprintf("%s/mirror.git", cfg->state_dir);
+	if ((rc = tp_state_open(&st, c.db_path, TP_STATE_READWRITE)) < 0)
+		goto done;
+	owner = tp_lock_owner("tapestry run");
+	if ((rc = tp_lock_take(st, owner, 120000)) < 0)
+		goto done;
+	locked = true;
+
+	so.url = cfg->repo_url;
+	so.branch = cfg->branch;
+	so.path = cfg->path;
+	so.mirror_dir = mirror;
+	so.token = cfg->token;
+	so.ssh_key = cfg->ssh_key;
+	if ((rc = tp_source_open(&src, &so)) < 0)
+		goto done;
+
+	ho.bind = cfg->listen;
+	ho.github_secret = cfg->github_secret;
+	ho.gitlab_token = cfg->gitlab_token;
+	ho.generic_secret = cfg->generic_secret;
+	ho.api_token = is_loopback(cfg->listen) ? NULL : cfg->api_token;
+	ho.on_webhook = on_webhook;
+	ho.on_get = on_get;
+	ho.ctx = &c;
+	if ((rc = tp_http_start(&http, &ho)) < 0)
+		goto done;
+	tp_log_info("tapestry run: following %s (branch %s, path \"%s\"), HTTP on %s port %d",
+		    cfg->repo_url, cfg->branch, cfg->path, cfg->listen, tp_http_port(http));
+
+	next_poll = tp_clock_mono_ms();
+	next_drift = INT64_MAX;
+	while (!*stop) {
+		int64_t now = tp_clock_mono_ms();
+		bool woke, drift_due;
+		if (reload && *reload) {
+			*reload = 0;
+			reload_config(&c);
+		}
+		pthread_mutex_lock(&c.mu);
+		woke = c.wake;
+		c.wake = false;
+		pthread_mutex_unlock(&c.mu);
+		drift_due = now >= next_drift;
+		if (woke || now >= next_poll || drift_due) {
+			const char *trigger = woke ? "webhook" : drift_due ? "drift" : "poll";
+			sync_once(&c, src, st, trigger, drift_due);
+			/* renew the lease every pass; lose it and we must stop writing */
+			if (tp_lock_take(st, owner, 120000) < 0) {
+				rc = tp_error_set(TP_ECONFLICT, "lost the state lock: %s",
+						  tp_error_last());
+				goto done;
+			}
+			now = tp_clock_mono_ms();
+			next_poll = now + jittered(cfg->poll_ms);
+			drift_ms = cfg->drift_ms > 0 ? cfg->drift_ms : 600000;
+			if (drift_due || next_drift == INT64_MAX)
+				next_drift = now + drift_ms;
+			if (cfg->max_syncs > 0 && c.syncs >= (size_t)cfg->max_syncs)
+				break;
+			continue;
+		}
+		/* sleep in short slices so signals and webhooks are noticed promptly */
+		{
+			struct timespec ts;
+			int64_t wait = next_poll - now;
+			if (next_drift - now < wait)
+				wait = next_drift - now;
+			if (wait > 200)
+				wait = 200;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+			ts.tv_sec += wait / 1000 + ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_mutex_lock(&c.mu);
+			if (!c.wake)
+				pthread_cond_timedwait(&c.cv, &c.mu, &ts);
+			pthread_mutex_unlock(&c.mu);
+		}
+	}
+	rc = 0;
+	tp_log_info("tapestry run: stopping");
+done:
+	tp_http_stop(http);
+	if (locked)
+		tp_state_lock_release(st, owner);
+	tp_source_free(src);
+	tp_state_close(st);
+	free(owner);
+	free(mirror);
+	free(c.db_path);
+	free(c.applied_message);
+	free(c.applied_author);
+	free(c.last_result);
+	free(c.last_error);
+	tp_strlist_free(&c.problems);
+	tp_metrics_free(c.m);
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	return rc;
+}

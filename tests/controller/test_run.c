@@ -1,0 +1,462 @@
+/*
+ * `tapestry run` end to end: the real binary following a real Git repository (file:// and a
+ * local git daemon) on 127.0.0.1, with local.file resources as the target. Commits add,
+ * change and delete resources and the controller converges to each; a commit that empties the
+ * pipeline is refused by the prune guard; webhooks trigger a sync within a second only when
+ * signed and new; the HTTP API, metrics and readiness answer; SIGTERM stops it cleanly.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "state/state.h"
+#include "support/support.h"
+#include "util/util.h"
+
+#define SECRET "webhook-secret-for-tests"
+
+static char *tmp, *origin, *out, *statedir, *logpath, *base_url;
+static int port;
+static pid_t ctl_pid = -1;
+static const char *extra_env; /* one more "NAME=value" for the controller, or NULL */
+
+static void setup(void)
+{
+	ts_git_env();
+	tmp = ts_tmpdir();
+	origin = tp_sprintf("%s/origin", tmp);
+	out = tp_sprintf("%s/out", tmp);
+	statedir = tp_sprintf("%s/state", tmp);
+	logpath = tp_sprintf("%s/controller.log", tmp);
+	mkdir(out, 0755);
+	mkdir(statedir, 0700);
+	free(ts_git(tmp, "init -q origin"));
+	port = ts_free_port();
+	base_url = tp_sprintf("http://127.0.0.1:%d", port);
+}
+
+static void teardown(void)
+{
+	extra_env = NULL;
+	ts_stop_pid(ctl_pid);
+	ctl_pid = -1;
+	ts_rmtree(tmp);
+	free(tmp);
+	free(origin);
+	free(out);
+	free(statedir);
+	free(logpath);
+	free(base_url);
+}
+
+TestSuite(run, .init = setup, .fini = teardown, .timeout = 180);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void write_resources(const char *rel, const char *resources)
+{
+	tp_buf b;
+	tp_buf_init(&b, 0);
+	for (const char *p = resources; *p;) {
+		const char *at = strstr(p, "@OUT@");
+		if (!at) {
+			tp_buf_puts(&b, p);
+			break;
+		}
+		tp_buf_put(&b, p, (size_t)(at - p));
+		tp_buf_puts(&b, out);
+		p = at + 5;
+	}
+	ts_write(origin, rel, tp_buf_cstr(&b));
+	tp_buf_free(&b);
+}
+
+static void write_pipeline(const char *resources)
+{
+	ts_write(origin, "pipe/tapestry.yaml", "pipeline: run-test\n");
+	write_resources("pipe/resources/files.yaml", resources);
+}
+
+static void commit(const char *message)
+{
+	free(ts_git(origin, "add -A"));
+	free(ts_git(origin, "commit -q --allow-empty -m '%s'", message));
+}
+
+static void start(const char *poll, const char *url)
+{
+	char *cfg = tp_sprintf("%s/controller.yaml", tmp);
+	char *repo = url ? tp_strdup(url) : tp_sprintf("file://%s", origin);
+	char *text = tp_sprintf("repository: {url: \"%s\", branch: main, path: pipe}\n"
+				"state_dir: %s\nlisten: \"127.0.0.1:%d\"\npoll_interval: %s\n"
+				"drift_interval: 1h\n"
+				"webhooks: {github_secret: \"${secret:env:HOOK_SECRET}\"}\n",
+				repo, statedir, port, poll);
+	const char *args[] = {"run", "--config", cfg, NULL};
+	const char *env[] = {"HOOK_SECRET=" SECRET, extra_env, NULL};
+	FILE *f = fopen(cfg, "w");
+	fputs(text, f);
+	fclose(f);
+	ctl_pid = ts_spawn_tapestry(args, env, logpath);
+	free(text);
+	free(repo);
+	free(cfg);
+}
+
+static json_t *get_json(const char *path)
+{
+	char *url = tp_sprintf("%s%s", base_url, path);
+	ts_http_result r = ts_http("GET", url, NULL, NULL);
+	json_t *v = NULL;
+	if (r.status == 200)
+		tp_json_parse(&v, r.body, strlen(r.body));
+	ts_http_result_free(&r);
+	free(url);
+	return v;
+}
+
+static char *status_str(const char *path)
+{
+	json_t *s = get_json("/api/status");
+	const char *v = s ? json_string_value(tp_json_path_get(s, path)) : NULL;
+	char *copy = v ? tp_strdup(v) : NULL;
+	json_decref(s);
+	return copy;
+}
+
+static long status_int(const char *path)
+{
+	json_t *s = get_json("/api/status");
+	long v = s ? (long)json_integer_value(tp_json_path_get(s, path)) : -1;
+	json_decref(s);
+	return v;
+}
+
+static char *head(void)
+{
+	return ts_git(origin, "rev-parse HEAD");
+}
+
+/* Waits until the controller reports commit as applied (or result), bounded. */
+static void wait_for(const char *what, const char *commit, int64_t ms)
+{
+	int64_t deadline = tp_clock_mono_ms() + ms;
+	for (;;) {
+		char *applied = status_str("revision.applied");
+		char *result = status_str("last_sync.result");
+		bool ok = commit ? (applied && strcmp(applied, commit) == 0)
+				 : (result && strcmp(result, what) == 0);
+		free(applied);
+		free(result);
+		if (ok)
+			return;
+		if (tp_clock_mono_ms() > deadline) {
+			char *log = ts_read(logpath);
+			cr_assert_fail("timed out waiting for %s %s\ncontroller log:\n%s", what,
+				       commit ? commit : "", log ? log : "");
+		}
+		usleep(50000);
+	}
+}
+
+static char *read_out(const char *name)
+{
+	char *p = tp_sprintf("%s/%s", out, name);
+	char *c = ts_read(p);
+	free(p);
+	return c;
+}
+
+static void expect_out(const char *name, const char *want)
+{
+	char *c = read_out(name);
+	if (!want)
+		cr_assert_null(c, "%s should not exist", name);
+	else
+		cr_assert(c && strcmp(c, want) == 0, "%s: got \"%s\", want \"%s\"", name,
+			  c ? c : "(missing)", want);
+	free(c);
+}
+
+static void wait_ready(void)
+{
+	int64_t deadline = tp_clock_mono_ms() + 30000;
+	char *url = tp_sprintf("%s/readyz", base_url);
+	for (;;) {
+		ts_http_result r = ts_http("GET", url, NULL, NULL);
+		long st = r.status;
+		ts_http_result_free(&r);
+		if (st == 200)
+			break;
+		if (tp_clock_mono_ms() > deadline) {
+			char *log = ts_read(logpath);
+			cr_assert_fail("controller not ready in 30 s\n%s", log ? log : "");
+		}
+		usleep(50000);
+	}
+	free(url);
+}
+
+static const char *TWO =
+	"kind: local.file\nname: a\nspec: {path: @OUT@/a.txt, content: one}\n---\n"
+	"kind: local.file\nname: b\nspec: {path: @OUT@/b.txt, content: \"${local.file/a.path}\"}\n"
+	"---\nkind: local.file\nname: keep\nspec: {path: @OUT@/keep.txt, content: kept}\n"
+	"lifecycle: {deletion: retain}\n---\n"
+	"kind: local.file\nname: c\nspec: {path: @OUT@/c.txt, content: three}\n";
+
+/* ---------------------------------------------------------------- tests */
+
+Test(run, converges_to_each_commit_and_refuses_an_empty_one)
+{
+	char *c;
+	json_t *v;
+	write_pipeline(TWO);
+	commit("first");
+	start("200ms", NULL);
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	expect_out("a.txt", "one");
+	expect_out("keep.txt", "kept");
+
+	/* change one resource */
+	write_pipeline("kind: local.file\nname: a\nspec: {path: @OUT@/a.txt, content: two}\n---\n"
+		       "kind: local.file\nname: b\nspec: {path: @OUT@/b.txt, content: "
+		       "\"${local.file/a.path}\"}\n---\nkind: local.file\nname: keep\nspec: {path: "
+		       "@OUT@/keep.txt, content: kept}\nlifecycle: {deletion: retain}\n---\n"
+		       "kind: local.file\nname: c\nspec: {path: @OUT@/c.txt, content: three}\n");
+	commit("change a");
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	expect_out("a.txt", "two");
+
+	/* a commit outside the pipeline path is recorded and changes nothing */
+	ts_write(origin, "README.md", "docs\n");
+	commit("docs only");
+	{
+		char *docs = head();
+		int64_t deadline = tp_clock_mono_ms() + 10000;
+		char *fetched = NULL;
+		while (tp_clock_mono_ms() < deadline) {
+			free(fetched);
+			fetched = status_str("revision.fetched");
+			if (fetched && strcmp(fetched, docs) == 0)
+				break;
+			usleep(50000);
+		}
+		cr_assert(fetched && strcmp(fetched, docs) == 0, "docs commit never fetched");
+		free(fetched);
+		free(docs);
+	}
+
+	/* removing resources deletes one (b) and forgets the retained one (keep) */
+	write_pipeline("kind: local.file\nname: a\nspec: {path: @OUT@/a.txt, content: two}\n---\n"
+		       "kind: local.file\nname: c\nspec: {path: @OUT@/c.txt, content: three}\n");
+	commit("drop b and keep");
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	expect_out("b.txt", NULL);
+	expect_out("keep.txt", "kept");
+
+	/* an emptied pipeline (all resources removed) is refused by the prune guard */
+	{
+		char *f = tp_sprintf("%s/pipe/resources/files.yaml", origin);
+		unlink(f);
+		free(f);
+	}
+	ts_write(origin, "pipe/resources/other.yaml",
+		 "kind: local.file\nname: z\nspec: {path: /nonexistent-dir/z, content: z}\n");
+	commit("oops: everything removed");
+	wait_for("refused", NULL, 20000);
+	expect_out("a.txt", "two");
+	expect_out("c.txt", "three");
+	c = status_str("last_sync.error");
+	cr_assert(c && strstr(c, "prune guard"), "%s", c ? c : "(none)");
+	free(c);
+
+	/* the API and the metrics */
+	v = get_json("/api/resources");
+	cr_assert_eq(json_array_size(v), 2, "resources: %zu", json_array_size(v));
+	json_decref(v);
+	v = get_json("/api/runs?limit=10");
+	cr_assert_geq(json_array_size(v), 3);
+	json_decref(v);
+	v = get_json("/api/events?address=local.file%2Fb");
+	cr_assert_geq(json_array_size(v), 1);
+	cr_assert_str_eq(tp_json_get_str(json_array_get(v, 0), "address"), "local.file/b");
+	json_decref(v);
+	{
+		char *url = tp_sprintf("%s/metrics", base_url);
+		ts_http_result r = ts_http("GET", url, NULL, NULL);
+		cr_assert_eq(r.status, 200);
+		cr_assert(strstr(r.body, "tapestry_reconcile_total{result=\"refused\"} 1"), "%s",
+			  r.body);
+		cr_assert(strstr(r.body, "tapestry_resources{kind=\"local.file\",status=\"ready\"} 2"),
+			  "%s", r.body);
+		cr_assert(strstr(r.body, "tapestry_reconcile_duration_seconds_bucket"), "%s",
+			  r.body);
+		cr_assert(strstr(r.body, "tapestry_info{"), "%s", r.body);
+		cr_assert(strstr(r.body, "tapestry_last_applied_timestamp_seconds"), "%s", r.body);
+		ts_http_result_free(&r);
+		free(url);
+	}
+}
+
+static long post_hook(const char *body, const char *delivery, const char *secret)
+{
+	char *url = tp_sprintf("%s/hooks/github", base_url);
+	char sig[80] = "sha256=", *h1 = NULL, *h2 = tp_sprintf("X-GitHub-Delivery: %s", delivery);
+	const char *headers[5] = {"X-GitHub-Event: push", "Content-Type: application/json", h2,
+				  NULL, NULL};
+	ts_http_result r;
+	long st;
+	if (secret) {
+		uint8_t mac[TP_SHA256_LEN];
+		tp_hmac_sha256(mac, secret, strlen(secret), body, strlen(body));
+		tp_hex_encode(sig + 7, mac, sizeof(mac));
+		h1 = tp_sprintf("X-Hub-Signature-256: %s", sig);
+		headers[3] = h1;
+	}
+	r = ts_http("POST", url, headers, body);
+	st = r.status;
+	ts_http_result_free(&r);
+	free(url);
+	free(h1);
+	free(h2);
+	return st;
+}
+
+Test(run, signed_webhooks_sync_within_a_second_others_do_nothing)
+{
+	const char *body = "{\"ref\":\"refs/heads/main\",\"after\":\"x\"}";
+	char *c;
+	long syncs;
+	int64_t t0;
+	write_pipeline(TWO);
+	commit("first");
+	start("1h", NULL); /* polling practically off: only webhooks trigger */
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	syncs = status_int("syncs");
+
+	write_pipeline("kind: local.file\nname: a\nspec: {path: @OUT@/a.txt, content: hooked}\n");
+	write_resources("pipe/resources/more.yaml",
+		 "kind: local.file\nname: b\nspec: {path: @OUT@/b.txt, content: x}\n---\n"
+		 "kind: local.file\nname: c\nspec: {path: @OUT@/c.txt, content: three}\n---\n"
+		 "kind: local.file\nname: keep\nspec: {path: @OUT@/keep.txt, content: kept}\n"
+		 "lifecycle: {deletion: retain}\n");
+	commit("for the webhook");
+
+	/* unsigned, wrongly signed: 401, nothing happens */
+	cr_assert_eq(post_hook(body, "d-0", NULL), 401);
+	cr_assert_eq(post_hook(body, "d-1", "wrong secret"), 401);
+	usleep(1500000);
+	cr_assert_eq(status_int("syncs"), syncs, "an unsigned webhook triggered a sync");
+	expect_out("a.txt", "one");
+
+	/* signed: applied within a second */
+	t0 = tp_clock_mono_ms();
+	cr_assert_eq(post_hook(body, "d-2", SECRET), 202);
+	c = head();
+	wait_for("commit", c, 1000);
+	free(c);
+	cr_log_info("webhook to applied: %lld ms", (long long)(tp_clock_mono_ms() - t0));
+	expect_out("a.txt", "hooked");
+
+	/* replayed delivery: acknowledged, not acted on */
+	syncs = status_int("syncs");
+	cr_assert_eq(post_hook(body, "d-2", SECRET), 200);
+	usleep(1000000);
+	cr_assert_eq(status_int("syncs"), syncs, "a replayed delivery triggered a sync");
+	/* a push to another branch: accepted, ignored */
+	cr_assert_eq(post_hook("{\"ref\":\"refs/heads/feature\"}", "d-3", SECRET), 202);
+	usleep(500000);
+	cr_assert_eq(status_int("syncs"), syncs, "a push to another branch triggered a sync");
+}
+
+Test(run, sigterm_stops_cleanly_with_nothing_pending)
+{
+	tp_buf b;
+	int st = 0;
+	tp_state *s = NULL;
+	tp_journal_entry *pending = NULL;
+	size_t n = 0;
+	char *db;
+	/* throttling on every write keeps the first apply busy for a second or so */
+	extra_env = "TAPESTRY_LOCAL_FAULTS=throttle:3";
+	tp_buf_init(&b, 0);
+	for (int i = 0; i < 60; i++)
+		tp_buf_printf(&b, "---\nkind: local.file\nname: f%d\nspec: {path: @OUT@/f%d, "
+				  "content: \"%d\"}\n", i, i, i);
+	write_pipeline(tp_buf_cstr(&b));
+	tp_buf_free(&b);
+	commit("many");
+	start("200ms", NULL);
+	/* stop it while the first apply is in flight (or just after) */
+	usleep(300000);
+	kill(ctl_pid, SIGTERM);
+	cr_assert_eq(waitpid(ctl_pid, &st, 0), ctl_pid);
+	ctl_pid = -1;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+	db = tp_sprintf("%s/state.db", statedir);
+	cr_assert_eq(tp_state_open(&s, db, TP_STATE_READONLY), 0, "%s", tp_error_last());
+	cr_assert_eq(tp_state_journal_pending(&pending, &n, s), 0);
+	cr_assert_eq(n, 0, "%zu journal rows left pending after SIGTERM", n);
+	free(pending);
+	tp_state_close(s);
+	{
+		/* it stopped part-way: not every file was written yet */
+		int missing = 0;
+		for (int i = 0; i < 60; i++) {
+			char name[16];
+			char *c;
+			snprintf(name, sizeof(name), "f%d", i);
+			c = read_out(name);
+			missing += c == NULL;
+			free(c);
+		}
+		cr_log_info("SIGTERM during the first apply: %d of 60 files not yet written",
+			    missing);
+	}
+	/* and a restart picks up where it stopped */
+	extra_env = NULL;
+	start("200ms", NULL);
+	{
+		char *c = head();
+		wait_for("commit", c, 30000);
+		free(c);
+	}
+	expect_out("f59", "59");
+	free(db);
+}
+
+Test(run, follows_a_repository_served_by_git_daemon)
+{
+	int dport = ts_free_port();
+	pid_t dpid;
+	char *url, *c;
+	write_pipeline(TWO);
+	commit("first");
+	dpid = ts_git_daemon_start(tmp, dport);
+	url = tp_sprintf("git://127.0.0.1:%d/origin", dport);
+	start("200ms", url);
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	expect_out("c.txt", "three");
+	ts_stop_pid(ctl_pid);
+	ctl_pid = -1;
+	ts_stop_pid(dpid);
+	free(url);
+}
