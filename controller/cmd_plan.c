@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../diff/diff.h"
@@ -18,6 +19,10 @@
 
 typedef struct {
 	const char *dir;
+	const char *repo;   /* --repo URL|DIR: plan a commit of a repository */
+	const char *rev;    /* --rev: the commit to plan (default HEAD / the branch) */
+	const char *base;   /* --base: plan against the state this revision would produce */
+	const char *path;   /* --path: pipeline directory inside the repository */
 	const char *state_path;
 	tp_render_format format;
 	bool detailed_exitcode;
@@ -55,6 +60,14 @@ static int parse_args(plan_args *a, int argc, char **argv)
 				return tp_error_set(TP_EUSAGE,
 						    "unknown format \"%s\" (text, markdown or json)",
 						    val);
+		} else if (strcmp(arg, "--repo") == 0 || strcmp(arg, "--rev") == 0 ||
+			   strcmp(arg, "--base") == 0 || strcmp(arg, "--path") == 0) {
+			const char **dst = arg[2] == 'r' && arg[3] == 'e' && arg[4] == 'p' ? &a->repo
+					   : arg[2] == 'r' ? &a->rev
+					   : arg[2] == 'b' ? &a->base : &a->path;
+			if (++i >= argc)
+				return tp_error_set(TP_EUSAGE, "%s needs a value", arg);
+			*dst = argv[i];
 		} else if (strcmp(arg, "--detailed-exitcode") == 0) {
 			a->detailed_exitcode = true;
 		} else if (strcmp(arg, "--allow-mass-delete") == 0) {
@@ -69,12 +82,60 @@ static int parse_args(plan_args *a, int argc, char **argv)
 			return tp_error_set(TP_EUSAGE, "plan takes one directory");
 		}
 	}
+	if (a->repo && a->dir)
+		return tp_error_set(TP_EUSAGE, "give either a directory or --repo, not both");
+	if (!a->repo && (a->rev || a->base || a->path))
+		return tp_error_set(TP_EUSAGE, "--rev, --base and --path need --repo");
 	if (!a->dir)
 		a->dir = ".";
-	if (!a->state_path)
+	if (!a->state_path && !a->base)
 		return tp_error_set(TP_EUSAGE, "--state FILE is required (a missing file means "
-					       "nothing is managed yet)");
+					       "nothing is managed yet), or --base REV to plan a "
+					       "change against its base revision");
 	return 0;
+}
+
+/* A repository to plan from: a local one is read in place (a CI checkout, detached PR
+ * commits included); a URL is fetched into a temporary mirror. */
+static int open_repo(tp_source **out, char **mirror, const char *repo, const char *path)
+{
+	struct stat st;
+	tp_source_opts so = {0};
+	char tmpl[] = "/tmp/tapestry-plan-XXXXXX";
+	int rc;
+	*mirror = NULL;
+	if (stat(repo, &st) == 0 && S_ISDIR(st.st_mode))
+		return tp_source_open_local(out, repo, path);
+	if (!mkdtemp(tmpl))
+		return tp_error_set(TP_EIO, "cannot create a temporary mirror directory");
+	*mirror = tp_strdup(tmpl);
+	so.url = repo;
+	so.path = path;
+	so.mirror_dir = tmpl;
+	if ((rc = tp_source_open(out, &so)) < 0)
+		return rc;
+	return tp_source_fetch(*out);
+}
+
+/* The pipeline tree at rev (and, when diags is given, the loaded pipeline). */
+static int load_at(tp_tree **tree, tp_pipeline **p, tp_source *src, const char *rev,
+		   const char *what, tp_diags *diags)
+{
+	char commit[41];
+	int rc;
+	*tree = NULL;
+	*p = NULL;
+	if ((rc = tp_source_resolve(commit, src, rev)) < 0) {
+		char *m = tp_strdup(tp_error_last());
+		rc = tp_error_set(rc, "%s %s: %s", what, rev ? rev : "(default)", m);
+		free(m);
+		return rc;
+	}
+	if ((rc = tp_source_tree(tree, src, commit)) < 0)
+		return rc;
+	if (diags)
+		rc = tp_pipeline_load(p, *tree, diags);
+	return rc;
 }
 
 static bool use_color(void)
@@ -86,7 +147,10 @@ static bool use_color(void)
 int tp_cmd_plan(int argc, char **argv)
 {
 	plan_args a;
-	tp_tree *tree = NULL;
+	tp_source *src = NULL;
+	char *mirror = NULL;
+	tp_tree *tree = NULL, *base_tree = NULL;
+	tp_pipeline *base_pipeline = NULL;
 	tp_pipeline *p = NULL;
 	tp_diags diags = {0};
 	tp_state *st = NULL;
@@ -101,19 +165,38 @@ int tp_cmd_plan(int argc, char **argv)
 	tp_buf_init(&out, TP_BUF_DEFAULT_MAX);
 	if ((rc = parse_args(&a, argc, argv)) < 0)
 		goto done;
-	if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0)
+	if (a.repo) {
+		if ((rc = open_repo(&src, &mirror, a.repo, a.path)) < 0)
+			goto done;
+		if ((rc = load_at(&tree, &base_pipeline, src, a.rev, "--rev", NULL)) < 0)
+			goto done;
+		tp_pipeline_free(base_pipeline); /* only the tree was asked for */
+		base_pipeline = NULL;
+		if (a.base) {
+			rc = load_at(&base_tree, &base_pipeline, src, a.base, "--base", &diags);
+			if (rc == TP_EINVALID) {
+				tp_diags_print(&diags, stderr);
+				tp_error_set(rc, "the base revision %s is not valid; plan against "
+						 "--state instead", a.base);
+				goto done;
+			}
+			if (rc < 0)
+				goto done;
+		}
+	} else if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0) {
 		goto done;
+	}
 	rc = tp_pipeline_load(&p, tree, &diags);
 	if (rc == TP_EINVALID) {
 		tp_diags_print(&diags, stderr);
-		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was planned", a.dir,
+		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was planned", tree->root,
 			     diags.len + diags.dropped, diags.len + diags.dropped == 1 ? "" : "s");
 		goto done;
 	}
 	if (rc < 0)
 		goto done;
 
-	rc = tp_state_open(&st, a.state_path, TP_STATE_READONLY);
+	rc = a.state_path ? tp_state_open(&st, a.state_path, TP_STATE_READONLY) : TP_ENOTFOUND;
 	if (rc == TP_ENOTFOUND) {
 		rc = 0; /* no state yet (missing or empty file): everything is new */
 	} else if (rc < 0) {
@@ -146,6 +229,14 @@ int tp_cmd_plan(int argc, char **argv)
 		opts.secret_hashes = hashes;
 	}
 
+	if (base_pipeline) {
+		/* what the base revision would have produced: the reviewer sees only the change */
+		tp_state_resources synthetic = {0};
+		tp_plan_synthetic_state(&synthetic, base_pipeline, &recorded);
+		tp_state_resources_free(&recorded);
+		recorded = synthetic;
+		opts.symbolic_refs = true;
+	}
 	opts.self_heal = p->settings.self_heal;
 	opts.max_prune_percent = p->settings.max_prune_percent;
 	opts.allow_mass_delete = a.allow_mass_delete;
@@ -163,6 +254,16 @@ int tp_cmd_plan(int argc, char **argv)
 	}
 	rc = a.detailed_exitcode && tp_plan_has_changes(plan) ? TP_EXIT_CHANGES : 0;
 done:
+	tp_tree_free(base_tree);
+	tp_pipeline_free(base_pipeline);
+	tp_source_free(src);
+	if (mirror) {
+		char *cmd = tp_sprintf("rm -rf '%s'", mirror);
+		if (system(cmd) != 0)
+			tp_log_warn("could not remove %s", mirror);
+		free(cmd);
+		free(mirror);
+	}
 	json_decref(hashes);
 	tp_strlist_free(&unreadable);
 	tp_buf_free(&out);

@@ -156,6 +156,10 @@ typedef struct {
 
 /* Opens or creates the bare mirror for opts->url in opts->mirror_dir. Does not fetch. */
 int tp_source_open(tp_source **out, const tp_source_opts *opts);
+/* Reads an existing repository (a working clone or a bare one, e.g. the checkout a CI job
+ * has) in place, without a mirror: every commit in it resolves, detached ones included, and
+ * fetching is a no-op. */
+int tp_source_open_local(tp_source **out, const char *repo_path, const char *path);
 /* Fetches the remote's branches and tags into the mirror (bounded by timeout_ms). */
 int tp_source_fetch(tp_source *s);
 /* Resolves a revision (branch name — the remote's, after fetch —, tag, full or short commit

@@ -11,7 +11,8 @@ static const tp_command commands[] = {
 	{"validate", tp_cmd_validate, "check a pipeline directory and report every error",
 	 "tapestry validate [DIR] [--json]"},
 	{"plan", tp_cmd_plan, "show what applying the pipeline would change",
-	 "tapestry plan [DIR] --state FILE [--format text|markdown|json] [--detailed-exitcode] "
+	 "tapestry plan [DIR | --repo URL|DIR [--rev REV] [--base REV] [--path SUBDIR]] "
+	 "[--state FILE] [--format text|markdown|json] [--detailed-exitcode] "
 	 "[--allow-mass-delete] [--refresh]"},
 	{"apply", tp_cmd_apply, "make live match the pipeline: plan, confirm, apply",
 	 "tapestry apply [DIR] --state FILE [--auto-approve] [--allow-mass-delete] "

@@ -43,6 +43,7 @@ struct tp_source {
 	char *token;      /* https token (wiped on free) */
 	char *ssh_key;
 	int timeout_ms;
+	bool local;       /* an existing repository read in place: nothing to fetch */
 };
 
 /* ---------------------------------------------------------------- libgit2 and errors */
@@ -507,7 +508,43 @@ static int fetch_error(const tp_source *s, const fetch_ctx *c, int err)
 	return rc;
 }
 
+static int fetch_remote(tp_source *s);
+
+int tp_source_open_local(tp_source **out, const char *repo_path, const char *path)
+{
+	tp_source *s = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = libgit2_ready()) < 0)
+		return rc;
+	s = tp_calloc(1, sizeof(*s));
+	s->url = tp_strdup(repo_path);
+	s->display = tp_strdup(repo_path);
+	s->branch = tp_strdup("HEAD");
+	s->local = true;
+	if ((rc = pipeline_path(&s->path, path)) < 0)
+		goto done;
+	if (git_repository_open_ext(&s->repo, repo_path, 0, NULL) < 0) {
+		rc = tp_error_set(TP_ENOTFOUND, "%s is not a Git repository: %s", repo_path,
+				  git_msg());
+		goto done;
+	}
+	*out = s;
+	s = NULL;
+done:
+	tp_source_free(s);
+	return rc;
+}
+
 int tp_source_fetch(tp_source *s)
+{
+	if (s->local)
+		return 0; /* read in place */
+	return fetch_remote(s);
+}
+
+static int fetch_remote(tp_source *s)
 {
 	git_remote *remote = NULL;
 	git_reference *ref = NULL;

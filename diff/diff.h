@@ -104,7 +104,17 @@ typedef struct {
 	 * when secrets could be read (apply, plan --refresh); NULL offline. A hash that differs
 	 * from the recorded one is a change of that (sensitive) field: a rotated secret. */
 	const json_t *secret_hashes;
+	/* Compare references as written (${kind/name.output}) instead of resolving them: for
+	 * planning a pull request against the state its base revision would produce, where no
+	 * output is known and only what the change itself alters should show. */
+	bool symbolic_refs;
 } tp_plan_options;
+
+/* The state a fully applied pipeline would leave, as far as it can be known offline: one
+ * row per resource with its normalised spec as written (references unresolved), lifecycle
+ * and dependencies, and the outputs recorded in `known` when given. For plan --base. */
+int tp_plan_synthetic_state(tp_state_resources *out, const tp_pipeline *p,
+			    const tp_state_resources *known);
 
 /*
  * Builds the plan. Resources in state with a kind the registry no longer knows are errors in

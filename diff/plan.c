@@ -635,7 +635,8 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 		tp_plan_entry *e = entry_new(b);
 		entry_ctx c;
 		changes ch = {0}, dr = {0};
-		json_t *desired = resolve_with(r, p, state, pending, predicted);
+		json_t *desired = opts->symbolic_refs ? json_deep_copy(r->spec)
+						      : resolve_with(r, p, state, pending, predicted);
 		bool replace = false;
 		size_t secret_changes = 0;
 
@@ -980,4 +981,39 @@ void tp_plan_free(tp_plan *p)
 	free(p->pipeline);
 	tp_strlist_free(&p->errors);
 	free(p);
+}
+
+int tp_plan_synthetic_state(tp_state_resources *out, const tp_pipeline *p,
+			    const tp_state_resources *known)
+{
+	out->len = p->nresources;
+	out->items = tp_calloc(p->nresources ? p->nresources : 1, sizeof(*out->items));
+	/* p->resources is sorted by address, as state lists must be */
+	for (size_t i = 0; i < p->nresources; i++) {
+		const tp_resource *r = &p->resources[i];
+		tp_state_resource *s = &out->items[i];
+		const tp_state_resource *k = state_find(known, r->address);
+		json_t *ic = json_array();
+		s->address = tp_strdup(r->address);
+		s->kind = tp_strdup(r->kind->name);
+		s->name = tp_strdup(r->name);
+		s->applied = json_deep_copy(r->spec);
+		if (r->kind->normalise)
+			r->kind->normalise(s->applied);
+		s->outputs = k && k->outputs ? json_deep_copy(k->outputs) : json_object();
+		s->provider_id = k && k->provider_id ? tp_strdup(k->provider_id) : NULL;
+		s->secret_hashes = k && k->secret_hashes ? json_deep_copy(k->secret_hashes) : NULL;
+		for (size_t j = 0; j < r->ignore_changes.len; j++)
+			json_array_append_new(ic, json_string(r->ignore_changes.items[j]));
+		s->lifecycle = json_pack("{s:b,s:s,s:o}", "prevent_destroy", r->prevent_destroy,
+					 "deletion", r->deletion == TP_DELETION_RETAIN ? "retain"
+										       : "delete",
+					 "ignore_changes", ic);
+		s->deps = json_array();
+		for (size_t j = 0; j < r->ndeps; j++)
+			json_array_append_new(s->deps,
+					      json_string(p->resources[r->deps[j]].address));
+		s->status = tp_strdup("ready");
+	}
+	return 0;
 }
