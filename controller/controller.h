@@ -9,6 +9,8 @@
 #ifndef TP_CONTROLLER_H
 #define TP_CONTROLLER_H
 
+#include <stdio.h>
+
 #include "../diff/diff.h"
 #include "../spec/spec.h"
 #include "../state/state.h"
@@ -28,6 +30,15 @@ int tp_cmd_validate(int argc, char **argv);
 int tp_cmd_plan(int argc, char **argv);
 int tp_cmd_apply(int argc, char **argv);
 int tp_cmd_run(int argc, char **argv);
+int tp_cmd_status(int argc, char **argv);
+int tp_cmd_history(int argc, char **argv);
+int tp_cmd_events(int argc, char **argv);
+
+/* Output helpers for the read-only commands (table.c). rows: array of arrays of strings. */
+void tp_table_print(FILE *f, const char *const *headers, size_t ncols, const json_t *rows);
+char *tp_format_time(int64_t ms);
+int tp_open_state_for_reading(struct tp_state **out, const char *path);
+void tp_print_json(const json_t *v);
 int tp_cmd_version(int argc, char **argv);
 int tp_cmd_kinds(int argc, char **argv);
 

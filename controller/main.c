@@ -21,6 +21,12 @@ static const tp_command commands[] = {
 	 "tapestry run [--config FILE] [--repo URL] [--branch B] [--path DIR] [--state-dir DIR] "
 	 "[--listen ADDR] [--poll-interval 60s] [--drift-interval 10m] [--plan-only] "
 	 "[--suspend] [--once | --max-syncs N]"},
+	{"status", tp_cmd_status, "what is managed and how it stands (from the state file)",
+	 "tapestry status --state FILE [--json]"},
+	{"history", tp_cmd_history, "the runs Tapestry made, newest first",
+	 "tapestry history --state FILE [--limit N] [--json]"},
+	{"events", tp_cmd_events, "what happened to resources, newest first",
+	 "tapestry events --state FILE [--resource ADDRESS] [--limit N] [--json]"},
 	{"kinds", tp_cmd_kinds, "list the resource kinds and their fields",
 	 "tapestry kinds [KIND]"},
 	{"version", tp_cmd_version, "print the version", "tapestry version"},

@@ -415,3 +415,47 @@ Test(apply, kill_9_at_random_points_then_restart_converges, .timeout = 600)
 	}
 	tp_buf_free(&b);
 }
+
+Test(apply, status_history_and_events_read_the_state)
+{
+	const char *st[] = {"status", "--state", db, NULL};
+	const char *stj[] = {"status", "--state", db, "--json", NULL};
+	const char *hi[] = {"history", "--state", db, NULL};
+	const char *ev[] = {"events", "--state", db, "--resource", "local.file/base", NULL};
+	const char *none[] = {"status", "--state", "/nonexistent/state.db", NULL};
+	ts_result r;
+	json_t *doc = NULL;
+	resources(THREE);
+	r = apply(NULL);
+	cr_assert_eq(r.status, 0);
+	ts_result_free(&r);
+
+	r = ts_run_tapestry(st, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "RESOURCE") && strstr(r.out, "local.file/app") &&
+		  strstr(r.out, "ready"), "%s", r.out);
+	cr_assert(strstr(r.out, "3 resources managed. Last run #1 (cli)"), "%s", r.out);
+	cr_assert(strstr(r.out, "No controller holds the state lock."), "%s", r.out);
+	ts_result_free(&r);
+
+	r = ts_run_tapestry(stj, NULL);
+	cr_assert_eq(tp_json_parse(&doc, r.out, strlen(r.out)), 0, "%s", r.out);
+	cr_assert_eq(json_array_size(json_object_get(doc, "resources")), 3);
+	cr_assert_str_eq(json_string_value(tp_json_path_get(doc, "last_run.result")), "succeeded");
+	json_decref(doc);
+	ts_result_free(&r);
+
+	r = ts_run_tapestry(hi, NULL);
+	cr_assert(strstr(r.out, "succeeded") && strstr(r.out, "+3 ~0"), "%s", r.out);
+	ts_result_free(&r);
+
+	r = ts_run_tapestry(ev, NULL);
+	cr_assert(strstr(r.out, "local.file/base") && strstr(r.out, "create"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "local.file/app"), "%s", r.out);
+	ts_result_free(&r);
+
+	r = ts_run_tapestry(none, NULL);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "nothing has been applied with it yet"), "%s", r.err);
+	ts_result_free(&r);
+}

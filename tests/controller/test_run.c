@@ -460,3 +460,30 @@ Test(run, follows_a_repository_served_by_git_daemon)
 	ts_stop_pid(dpid);
 	free(url);
 }
+
+Test(run, a_flaky_target_converges_and_the_metrics_count_the_retries)
+{
+	char *c, *url;
+	ts_http_result r;
+	extra_env = "TAPESTRY_LOCAL_FAULTS=throttle:2,transient:1";
+	write_pipeline(TWO);
+	commit("first");
+	start("200ms", NULL);
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 30000);
+	free(c);
+	expect_out("c.txt", "three");
+	url = tp_sprintf("%s/metrics", base_url);
+	r = ts_http("GET", url, NULL, NULL);
+	/* 4 resources x (2 throttled + 1 server error), each retried */
+	cr_assert(strstr(r.body, "tapestry_retries_total{provider=\"local\"} 12"), "%s", r.body);
+	cr_assert(strstr(r.body, "tapestry_api_requests_total{provider=\"local\",code=\"throttled\"} 8"),
+		  "%s", r.body);
+	cr_assert(strstr(r.body, "tapestry_api_requests_total{provider=\"local\",code=\"transient\"} 4"),
+		  "%s", r.body);
+	cr_assert(strstr(r.body, "tapestry_api_requests_total{provider=\"local\",code=\"ok\"} 4"),
+		  "%s", r.body);
+	ts_http_result_free(&r);
+	free(url);
+}

@@ -1,0 +1,102 @@
+/*
+ * `tapestry status --state FILE`: what Tapestry manages and how it stands — one row per
+ * resource, the controller holding the lock (if any), the last run — read from the state
+ * database without modifying it (safe while the controller runs). --json for scripts.
+ */
+#include "controller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tp_cmd_status(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool as_json = false;
+	tp_state *st = NULL;
+	tp_state_resources l = {0};
+	json_t *rows = json_array(), *doc = NULL, *runs = NULL;
+	char *holder = NULL;
+	int64_t expires = 0;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			as_json = true;
+		else {
+			rc = tp_error_set(TP_EUSAGE, "unknown option %s", argv[i]);
+			goto done;
+		}
+	}
+	if (!path) {
+		rc = tp_error_set(TP_EUSAGE, "--state FILE is required");
+		goto done;
+	}
+	if ((rc = tp_open_state_for_reading(&st, path)) < 0 ||
+	    (rc = tp_state_resources_list(&l, st)) < 0 || (rc = tp_state_runs_list(&runs, st, 1)) < 0)
+		goto done;
+	tp_state_lock_holder(&holder, &expires, st);
+	if (expires && expires < tp_clock_now_ms()) {
+		free(holder);
+		holder = NULL;
+	}
+
+	if (as_json) {
+		json_t *res = json_array();
+		for (size_t i = 0; i < l.len; i++) {
+			const tp_state_resource *r = &l.items[i];
+			json_array_append_new(
+				res, json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:O?,s:I,s:I}", "address",
+					       r->address, "kind", r->kind, "name", r->name,
+					       "provider_id", r->provider_id, "status", r->status,
+					       "revision", r->revision, "outputs", r->outputs,
+					       "updated_ms", (json_int_t)r->updated_ms, "observed_ms",
+					       (json_int_t)r->observed_ms));
+		}
+		doc = json_pack("{s:o,s:s?,s:O}", "resources", res, "locked_by", holder, "last_run",
+				json_array_size(runs) ? json_array_get(runs, 0) : json_null());
+		tp_print_json(doc);
+		goto done;
+	}
+	for (size_t i = 0; i < l.len; i++) {
+		const tp_state_resource *r = &l.items[i];
+		char *updated = tp_format_time(r->updated_ms);
+		char *observed = tp_format_time(r->observed_ms);
+		char rev[13] = "-";
+		if (r->revision)
+			snprintf(rev, sizeof(rev), "%.12s", r->revision);
+		json_array_append_new(rows, json_pack("[s,s,s,s,s,s]", r->address,
+						      r->status ? r->status : "-",
+						      r->provider_id ? r->provider_id : "-", rev,
+						      updated, observed));
+		free(updated);
+		free(observed);
+	}
+	{
+		static const char *const headers[] = {"RESOURCE", "STATUS", "ID", "REVISION",
+						      "UPDATED", "OBSERVED"};
+		tp_table_print(stdout, headers, 6, rows);
+	}
+	printf("\n%zu resource%s managed.", l.len, l.len == 1 ? "" : "s");
+	if (json_array_size(runs)) {
+		json_t *run = json_array_get(runs, 0);
+		char *when = tp_format_time(json_integer_value(json_object_get(run, "started_ms")));
+		printf(" Last run #%lld (%s) at %s: %s.",
+		       (long long)json_integer_value(json_object_get(run, "id")),
+		       tp_json_get_str(run, "trigger") ? tp_json_get_str(run, "trigger") : "?", when,
+		       tp_json_get_str(run, "result") ? tp_json_get_str(run, "result") : "running");
+		free(when);
+	}
+	printf("\n%s%s\n", holder ? "Locked by " : "No controller holds the state lock.",
+	       holder ? holder : "");
+done:
+	free(holder);
+	json_decref(rows);
+	json_decref(doc);
+	json_decref(runs);
+	tp_state_resources_free(&l);
+	tp_state_close(st);
+	return rc;
+}
