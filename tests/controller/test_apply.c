@@ -333,7 +333,7 @@ static int count_entries(const char *d, const char *needle)
 	return n;
 }
 
-Test(apply, kill_9_at_random_points_then_restart_converges, .timeout = 600)
+Test(apply, kill_9_at_random_points_then_restart_converges, .timeout = 900)
 {
 	enum { FILES = 40, TRIALS = 50 };
 	tp_buf b;
@@ -347,6 +347,9 @@ Test(apply, kill_9_at_random_points_then_restart_converges, .timeout = 600)
 			tp_buf_printf(&b, "depends_on: [local.file/f%d]\n", i - 1);
 	}
 	srand(12345);
+	ts_git_env();
+	resources(tp_buf_cstr(&b));
+	free(ts_git(pdir, "init -q"));
 	for (int t = 0; t < TRIALS; t++) {
 		pid_t pid;
 		int status;
@@ -369,17 +372,29 @@ Test(apply, kill_9_at_random_points_then_restart_converges, .timeout = 600)
 			resources(tp_buf_cstr(&half));
 			tp_buf_free(&half);
 		}
+		/* every other trial kills the controller (`tapestry run`, following the pipeline
+		 * as a Git repository) instead of a one-shot apply: the same state, both ways */
+		if (t % 4 >= 2) {
+			free(ts_git(pdir, "add -A"));
+			free(ts_git(pdir, "commit -q --allow-empty -m 'trial %d'", t));
+		}
 		pid = fork();
 		cr_assert(pid >= 0);
 		if (pid == 0) {
 			int devnull = open("/dev/null", O_WRONLY);
+			char *url = tp_sprintf("file://%s", pdir);
 			dup2(devnull, 1);
 			dup2(devnull, 2);
-			execl(TP_BINARY, TP_BINARY, "apply", pdir, "--state", db, "--auto-approve",
-			      (char *)NULL);
+			if (t % 4 >= 2)
+				execl(TP_BINARY, TP_BINARY, "run", "--repo", url, "--state-dir", dir,
+				      "--listen", "127.0.0.1:0", "--once", (char *)NULL);
+			else
+				execl(TP_BINARY, TP_BINARY, "apply", pdir, "--state", db,
+				      "--auto-approve", (char *)NULL);
 			_exit(127);
 		}
-		usleep((useconds_t)(rand() % 120000));
+		/* the controller fetches first, so its window comes later than apply's */
+		usleep((useconds_t)(rand() % (t % 4 >= 2 ? 400000 : 120000)));
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 
