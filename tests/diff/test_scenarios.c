@@ -3,7 +3,8 @@
  *   pipeline/      a pipeline repository (tapestry.yaml, resources/...)
  *   state.json     the recorded state: {"resources": [{address, kind, name, provider_id,
  *                  applied, secret_hashes, outputs, observed, lifecycle, deps, status}]}
- *   options.json   optional: {"allow_mass_delete": true}
+ *   options.json   optional: {"allow_mass_delete": true, "secret_hashes": {address:
+ *                  {path: hmac}}} (the keyed hashes of the desired secret values)
  *   expected.txt   the exact text plan (no colour)
  * One driver runs them all; TP_UPDATE_GOLDEN=1 rewrites expected.txt (review the diff).
  * The JSON rendering of every scenario is also checked for the invariants of the format.
@@ -90,6 +91,7 @@ Test(scenarios, every_scenario_plans_as_expected)
 		tp_state_resources state = {0};
 		tp_plan *plan = NULL;
 		tp_plan_options opts = {0};
+		json_t *hashes = NULL;
 		tp_buf out;
 		if (e->d_name[0] == '.')
 			continue;
@@ -112,6 +114,8 @@ Test(scenarios, every_scenario_plans_as_expected)
 			json_t *o = NULL;
 			cr_assert_eq(tp_json_parse(&o, otext, strlen(otext)), 0);
 			opts.allow_mass_delete = json_is_true(json_object_get(o, "allow_mass_delete"));
+			hashes = json_incref(json_object_get(o, "secret_hashes"));
+			opts.secret_hashes = hashes;
 			json_decref(o);
 			free(otext);
 		}
@@ -132,6 +136,7 @@ Test(scenarios, every_scenario_plans_as_expected)
 		}
 		check_json(plan, e->d_name);
 		free(expected);
+		json_decref(hashes);
 		tp_buf_free(&out);
 		tp_plan_free(plan);
 		tp_state_resources_free(&state);
