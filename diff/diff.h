@@ -143,6 +143,14 @@ json_t *tp_spec_resolve_outputs(const tp_resource *r, const tp_pipeline *p,
 /* Whether a resolved value still holds an unknown marker anywhere. */
 bool tp_json_has_unknown(const json_t *v);
 
+/* Whether a dotted spec path is at or under pattern ("a.b" is under "a"); "*" in pattern
+ * matches one segment ("streams.*.sync_mode"). An empty pattern matches nothing. */
+bool tp_path_under(const char *path, const char *pattern);
+/* The schema flags that apply at path: the field's own OR-ed with its ancestors' (an
+ * immutable object makes its members immutable; a sensitive map makes its values
+ * sensitive). Paths below a free-form field inherit its flags. */
+unsigned tp_schema_flags(const tp_field *fields, const char *path);
+
 /* ---------------------------------------------------------------- renderers */
 
 typedef enum { TP_RENDER_TEXT, TP_RENDER_MARKDOWN, TP_RENDER_JSON } tp_render_format;

@@ -71,10 +71,11 @@ static char *join(const char *path, const char *key)
 	return path[0] ? tp_sprintf("%s.%s", path, key) : tp_strdup(key);
 }
 
-/* "a.b" is at or under "a" (and "a.b.c" under "a.b"); "*" in pattern matches one segment. */
-static bool path_under(const char *path, const char *pattern)
+bool tp_path_under(const char *path, const char *pattern)
 {
 	const char *p = path, *q = pattern;
+	if (!*q)
+		return false;
 	while (*q) {
 		const char *pe = strchr(p, '.'), *qe = strchr(q, '.');
 		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
@@ -98,14 +99,12 @@ static bool path_under(const char *path, const char *pattern)
 static bool list_covers(const tp_strlist *l, const char *path)
 {
 	for (size_t i = 0; l && i < l->len; i++)
-		if (path_under(path, l->items[i]))
+		if (tp_path_under(path, l->items[i]))
 			return true;
 	return false;
 }
 
-/* Flags that apply at path: the field's own, OR-ed with its ancestors' (an immutable object
- * makes its members immutable; a sensitive map makes its values sensitive). */
-static unsigned field_flags(const tp_field *fields, const char *path)
+unsigned tp_schema_flags(const tp_field *fields, const char *path)
 {
 	unsigned flags = 0;
 	const tp_field *cur = NULL;
@@ -158,7 +157,7 @@ typedef struct {
 
 static bool is_sensitive(const entry_ctx *c, const char *path)
 {
-	if (field_flags(c->kind->fields, path) & (TP_F_SENSITIVE | TP_F_SECRET_REF))
+	if (tp_schema_flags(c->kind->fields, path) & (TP_F_SENSITIVE | TP_F_SECRET_REF))
 		return true;
 	return list_covers(&c->sensitive, path);
 }
@@ -238,7 +237,7 @@ static void change_add(changes *l, const entry_ctx *c, const char *path, const j
 	ch->path = tp_strdup(path);
 	ch->sensitive = sens;
 	ch->unknown = after && contains_unknown(after);
-	ch->forces_replacement = (field_flags(c->kind->fields, path) & TP_F_IMMUTABLE) != 0;
+	ch->forces_replacement = (tp_schema_flags(c->kind->fields, path) & TP_F_IMMUTABLE) != 0;
 	if (!sens) {
 		ch->before = redact(c, before, path);
 		ch->after = redact(c, after, path);
@@ -619,7 +618,7 @@ static json_t *predict_outputs(const tp_kind *k, const json_t *spec)
 static bool path_has_ref(const tp_resource *r, const char *path)
 {
 	for (size_t i = 0; i < r->nrefs; i++)
-		if (r->refs[i].type == TP_REF_RESOURCE && path_under(r->refs[i].path, path))
+		if (r->refs[i].type == TP_REF_RESOURCE && tp_path_under(r->refs[i].path, path))
 			return true;
 	return false;
 }

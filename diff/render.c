@@ -153,78 +153,14 @@ static char *join(const char *path, const char *key)
 	return path[0] ? tp_sprintf("%s.%s", path, key) : tp_strdup(key);
 }
 
-/* True when path is at or under pattern ("a.b" is under "a"); "*" matches one segment. */
-static bool path_under(const char *path, const char *pattern)
-{
-	const char *p = path, *q = pattern;
-	if (!*q)
-		return false;
-	while (*q) {
-		const char *pe = strchr(p, '.'), *qe = strchr(q, '.');
-		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
-		size_t ql = qe ? (size_t)(qe - q) : strlen(q);
-		if (!*p)
-			return false;
-		if (!(ql == 1 && q[0] == '*') && (pl != ql || strncmp(p, q, pl) != 0))
-			return false;
-		p += pl;
-		q += ql;
-		if (*q == '.') {
-			q++;
-			if (*p != '.')
-				return false;
-			p++;
-		}
-	}
-	return *p == '\0' || *p == '.';
-}
-
-static const tp_field *field_find(const tp_field *set, const char *seg, size_t n)
-{
-	for (size_t i = 0; set && set[i].name; i++)
-		if (strncmp(set[i].name, seg, n) == 0 && set[i].name[n] == '\0')
-			return &set[i];
-	return NULL;
-}
-
-/* The schema flags along path, OR-ed (a sensitive map makes its values sensitive). */
-static unsigned schema_flags(const tp_field *fields, const char *path)
-{
-	unsigned flags = 0;
-	const tp_field *cur = NULL;
-	const char *p = path;
-
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-		const tp_field *f;
-		if (!cur)
-			f = field_find(fields, p, n);
-		else if (cur->type == TP_TYPE_OBJECT)
-			f = field_find(cur->fields, p, n);
-		else if (cur->type == TP_TYPE_LIST || cur->type == TP_TYPE_MAP)
-			f = cur->items;
-		else
-			break; /* scalar or ANY: descendants inherit */
-		if (!f)
-			break;
-		cur = f;
-		flags |= f->flags;
-		p += n;
-		if (*p == '.')
-			p++;
-	}
-	return flags;
-}
-
 static bool path_sensitive(const scrub_ctx *sc, const char *path)
 {
 	if (!path[0])
 		return false;
 	for (size_t i = 0; sc->paths && i < sc->paths->len; i++)
-		if (path_under(path, sc->paths->items[i]))
+		if (tp_path_under(path, sc->paths->items[i]))
 			return true;
-	return (schema_flags(sc->fields, path) & (TP_F_SENSITIVE | TP_F_SECRET_REF)) != 0;
+	return (tp_schema_flags(sc->fields, path) & (TP_F_SENSITIVE | TP_F_SECRET_REF)) != 0;
 }
 
 /* A new copy of v (found at path) that is safe to print: sensitive values and fingerprints
