@@ -12,6 +12,9 @@
 
 typedef struct {
 	const char *dir;
+	const char *repo;
+	const char *rev;
+	const char *path;
 	const char *state_path;
 	bool auto_approve;
 	bool allow_mass_delete;
@@ -31,6 +34,14 @@ static int parse_args(apply_args *a, int argc, char **argv)
 			a->state_path = argv[i];
 		} else if (strncmp(arg, "--state=", 8) == 0) {
 			a->state_path = arg + 8;
+		} else if (strcmp(arg, "--repo") == 0 || strcmp(arg, "--rev") == 0 ||
+			   strcmp(arg, "--path") == 0) {
+			const char **dst = strcmp(arg, "--repo") == 0  ? &a->repo
+					   : strcmp(arg, "--rev") == 0 ? &a->rev
+								       : &a->path;
+			if (++i >= argc)
+				return tp_error_set(TP_EUSAGE, "%s needs a value", arg);
+			*dst = argv[i];
 		} else if (strcmp(arg, "--auto-approve") == 0) {
 			a->auto_approve = true;
 		} else if (strcmp(arg, "--allow-mass-delete") == 0) {
@@ -49,6 +60,10 @@ static int parse_args(apply_args *a, int argc, char **argv)
 			return tp_error_set(TP_EUSAGE, "apply takes one directory");
 		}
 	}
+	if (a->repo && a->dir)
+		return tp_error_set(TP_EUSAGE, "give either a directory or --repo, not both");
+	if (!a->repo && (a->rev || a->path))
+		return tp_error_set(TP_EUSAGE, "--rev and --path need --repo");
 	if (!a->dir)
 		a->dir = ".";
 	if (!a->state_path)
@@ -103,6 +118,9 @@ static bool confirm(void)
 int tp_cmd_apply(int argc, char **argv)
 {
 	apply_args a;
+	tp_source *src = NULL;
+	char *mirror = NULL;
+	char commit[41] = "";
 	tp_tree *tree = NULL;
 	tp_pipeline *p = NULL;
 	tp_diags diags = {0};
@@ -122,12 +140,17 @@ int tp_cmd_apply(int argc, char **argv)
 	tp_buf_init(&out, TP_BUF_DEFAULT_MAX);
 	if ((rc = parse_args(&a, argc, argv)) < 0)
 		goto done;
-	if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0)
+	if (a.repo) {
+		if ((rc = tp_cli_repo_open(&src, &mirror, a.repo, a.path)) < 0 ||
+		    (rc = tp_cli_repo_load(&tree, &p, commit, src, a.rev, "--rev", NULL)) < 0)
+			goto done;
+	} else if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0) {
 		goto done;
+	}
 	rc = tp_pipeline_load(&p, tree, &diags);
 	if (rc == TP_EINVALID) {
 		tp_diags_print(&diags, stderr);
-		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was applied", a.dir,
+		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was applied", tree->root,
 			     diags.len + diags.dropped, diags.len + diags.dropped == 1 ? "" : "s");
 		goto done;
 	}
@@ -144,6 +167,7 @@ int tp_cmd_apply(int argc, char **argv)
 	eo.tree = tree;
 	eo.state = st;
 	eo.trigger = "cli";
+	eo.revision = commit[0] ? commit : NULL;
 	eo.concurrency = a.concurrency;
 	eo.progress = on_progress;
 	if ((rc = tp_engine_recover(&eo)) < 0)
@@ -227,5 +251,6 @@ done:
 	tp_pipeline_free(p);
 	tp_diags_free(&diags);
 	tp_tree_free(tree);
+	tp_cli_repo_close(src, mirror);
 	return rc;
 }

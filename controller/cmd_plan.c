@@ -95,49 +95,6 @@ static int parse_args(plan_args *a, int argc, char **argv)
 	return 0;
 }
 
-/* A repository to plan from: a local one is read in place (a CI checkout, detached PR
- * commits included); a URL is fetched into a temporary mirror. */
-static int open_repo(tp_source **out, char **mirror, const char *repo, const char *path)
-{
-	struct stat st;
-	tp_source_opts so = {0};
-	char tmpl[] = "/tmp/tapestry-plan-XXXXXX";
-	int rc;
-	*mirror = NULL;
-	if (stat(repo, &st) == 0 && S_ISDIR(st.st_mode))
-		return tp_source_open_local(out, repo, path);
-	if (!mkdtemp(tmpl))
-		return tp_error_set(TP_EIO, "cannot create a temporary mirror directory");
-	*mirror = tp_strdup(tmpl);
-	so.url = repo;
-	so.path = path;
-	so.mirror_dir = tmpl;
-	if ((rc = tp_source_open(out, &so)) < 0)
-		return rc;
-	return tp_source_fetch(*out);
-}
-
-/* The pipeline tree at rev (and, when diags is given, the loaded pipeline). */
-static int load_at(tp_tree **tree, tp_pipeline **p, tp_source *src, const char *rev,
-		   const char *what, tp_diags *diags)
-{
-	char commit[41];
-	int rc;
-	*tree = NULL;
-	*p = NULL;
-	if ((rc = tp_source_resolve(commit, src, rev)) < 0) {
-		char *m = tp_strdup(tp_error_last());
-		rc = tp_error_set(rc, "%s %s: %s", what, rev ? rev : "(default)", m);
-		free(m);
-		return rc;
-	}
-	if ((rc = tp_source_tree(tree, src, commit)) < 0)
-		return rc;
-	if (diags)
-		rc = tp_pipeline_load(p, *tree, diags);
-	return rc;
-}
-
 static bool use_color(void)
 {
 	const char *nc = getenv("NO_COLOR");
@@ -166,14 +123,14 @@ int tp_cmd_plan(int argc, char **argv)
 	if ((rc = parse_args(&a, argc, argv)) < 0)
 		goto done;
 	if (a.repo) {
-		if ((rc = open_repo(&src, &mirror, a.repo, a.path)) < 0)
+		if ((rc = tp_cli_repo_open(&src, &mirror, a.repo, a.path)) < 0)
 			goto done;
-		if ((rc = load_at(&tree, &base_pipeline, src, a.rev, "--rev", NULL)) < 0)
+		if ((rc = tp_cli_repo_load(&tree, &base_pipeline, NULL, src, a.rev, "--rev", NULL)) < 0)
 			goto done;
 		tp_pipeline_free(base_pipeline); /* only the tree was asked for */
 		base_pipeline = NULL;
 		if (a.base) {
-			rc = load_at(&base_tree, &base_pipeline, src, a.base, "--base", &diags);
+			rc = tp_cli_repo_load(&base_tree, &base_pipeline, NULL, src, a.base, "--base", &diags);
 			if (rc == TP_EINVALID) {
 				tp_diags_print(&diags, stderr);
 				tp_error_set(rc, "the base revision %s is not valid; plan against "
@@ -256,14 +213,7 @@ int tp_cmd_plan(int argc, char **argv)
 done:
 	tp_tree_free(base_tree);
 	tp_pipeline_free(base_pipeline);
-	tp_source_free(src);
-	if (mirror) {
-		char *cmd = tp_sprintf("rm -rf '%s'", mirror);
-		if (system(cmd) != 0)
-			tp_log_warn("could not remove %s", mirror);
-		free(cmd);
-		free(mirror);
-	}
+	tp_cli_repo_close(src, mirror);
 	json_decref(hashes);
 	tp_strlist_free(&unreadable);
 	tp_buf_free(&out);

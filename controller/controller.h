@@ -184,6 +184,17 @@ int tp_source_commit_info(tp_commit_info *out, tp_source *s, const char *commit)
 void tp_commit_info_clear(tp_commit_info *c);
 void tp_source_free(tp_source *s);
 
+/* ---------------------------------------------------------------- --repo (repo_cli.c) */
+
+/* Opens repo for a one-shot command: a local directory in place, a URL through a temporary
+ * mirror (*mirror is its path, removed by tp_cli_repo_close). */
+int tp_cli_repo_open(tp_source **out, char **mirror, const char *repo, const char *path);
+/* The pipeline tree at rev (NULL: the default branch), its commit id (when commit_out is
+ * given, 41 bytes) and, when diags is given, the loaded pipeline. */
+int tp_cli_repo_load(tp_tree **tree, tp_pipeline **p, char *commit_out, tp_source *src,
+		     const char *rev, const char *what, tp_diags *diags);
+void tp_cli_repo_close(tp_source *src, char *mirror);
+
 /* ---------------------------------------------------------------- webhooks (webhook.c) */
 
 /*

@@ -308,6 +308,13 @@ static int call(engine *e, prov_slot *ps, const tp_kind *k, call_kind what, cons
 		if (rc == 0 || !retryable(rc))
 			return rc;
 		after = tp_error_retry_after();
+		if (e->o->stop && *e->o->stop) {
+			/* shutting down: in-flight work finishes, it does not keep retrying */
+			char *m = tp_strdup(tp_error_last());
+			rc = tp_error_set(rc, "%s (not retried: stopping)", m);
+			free(m);
+			return rc;
+		}
 		pthread_mutex_lock(&e->mu);
 		if (attempt >= max_attempts(e->o) || ps->budget <= 0) {
 			bool budget = ps->budget <= 0;

@@ -15,8 +15,8 @@ static const tp_command commands[] = {
 	 "[--state FILE] [--format text|markdown|json] [--detailed-exitcode] "
 	 "[--allow-mass-delete] [--refresh]"},
 	{"apply", tp_cmd_apply, "make live match the pipeline: plan, confirm, apply",
-	 "tapestry apply [DIR] --state FILE [--auto-approve] [--allow-mass-delete] "
-	 "[--no-refresh] [--concurrency=N]"},
+	 "tapestry apply [DIR | --repo URL|DIR [--rev REV] [--path SUBDIR]] --state FILE "
+	 "[--auto-approve] [--allow-mass-delete] [--no-refresh] [--concurrency=N]"},
 	{"run", tp_cmd_run, "run the controller: follow a Git branch and keep live in sync",
 	 "tapestry run [--config FILE] [--repo URL] [--branch B] [--path DIR] [--state-dir DIR] "
 	 "[--listen ADDR] [--poll-interval 60s] [--drift-interval 10m] [--plan-only] "

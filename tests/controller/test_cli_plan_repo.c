@@ -100,3 +100,37 @@ Test(plan_repo, bad_revisions_and_paths)
 	cr_assert_eq(r.status, 64);
 	ts_result_free(&r);
 }
+
+Test(plan_repo, apply_a_commit_of_a_repository_records_its_revision)
+{
+	char *db = tp_sprintf("%s/state.db", tmp);
+	char *sha = ts_git(repo, "rev-parse main");
+	const char *a1[] = {"apply", "--repo", repo, "--rev", "main", "--path", "infra/pipe",
+			    "--state", db, "--auto-approve", "--no-refresh", NULL};
+	const char *a2[] = {"history", "--state", db, "--json", NULL};
+	ts_result r;
+	json_t *runs = NULL;
+	/* the pipeline writes to /srv: point it at the temp dir through a branch of its own */
+	free(ts_git(repo, "checkout -q -b local"));
+	{
+		char *text = tp_sprintf("kind: local.file\nname: a\nspec: {path: %s/a, content: one}\n",
+					tmp);
+		ts_write(repo, "infra/pipe/resources/a.yaml", text);
+		free(text);
+	}
+	free(ts_git(repo, "commit -q -am local"));
+	free(sha);
+	sha = ts_git(repo, "rev-parse local");
+	a1[4] = "local";
+	r = ts_run_tapestry(a1, NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "Apply complete! Resources: 1 added"), "%s", r.out);
+	ts_result_free(&r);
+	r = ts_run_tapestry(a2, NULL);
+	cr_assert_eq(tp_json_parse(&runs, r.out, strlen(r.out)), 0, "%s", r.out);
+	cr_assert_str_eq(json_string_value(tp_json_path_get(runs, "0.revision")), sha);
+	json_decref(runs);
+	ts_result_free(&r);
+	free(sha);
+	free(db);
+}
