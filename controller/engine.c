@@ -336,12 +336,7 @@ static int call(engine *e, prov_slot *ps, const tp_kind *k, call_kind what, cons
 			snprintf(lbl, sizeof(lbl), "provider=\"%s\"", ps->prov->name);
 			tp_metrics_add(e->o->metrics, "tapestry_retries_total", lbl, 1);
 		}
-		{
-			int64_t ceiling = base << (attempt - 1 < 20 ? attempt - 1 : 20);
-			if (ceiling > cap || ceiling <= 0)
-				ceiling = cap;
-			delay = (int64_t)tp_clock_rand_below((uint64_t)ceiling + 1);
-		}
+		delay = tp_backoff_ms(attempt, base, cap);
 		if (after >= 0)
 			delay = after < cap * 3 ? after : cap * 3;
 		snprintf(detail, sizeof(detail), "attempt %d failed (%s); retrying in %lld ms",

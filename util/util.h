@@ -173,6 +173,52 @@ void tp_log(tp_log_level level, const char *resource, const char *run, const cha
 /* Appends s to b as a JSON string literal (with quotes and escapes). */
 int tp_buf_put_json_string(tp_buf *b, const char *s);
 
+/* ---------------------------------------------------------------- HTTP client */
+
+/*
+ * The HTTP client every provider uses (libcurl): bounded responses, timeouts, connection reuse
+ * across the requests of one client (thread-safe: requests may run concurrently), and
+ * failures classified the way the engine's retry policy needs them.
+ */
+typedef struct tp_http_client tp_http_client;
+
+typedef struct {
+	const char *method;          /* "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" */
+	const char *url;
+	const char *const *headers;  /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;            /* may be NULL */
+	size_t body_len;
+	int64_t timeout_ms;          /* whole request (0: 30 s) */
+	int64_t connect_timeout_ms;  /* (0: 10 s) */
+	size_t max_response;         /* body cap (0: 16 MiB); larger replies fail TP_ETOOBIG */
+	const char *user_agent;      /* (NULL: "tapestry/<version>") */
+} tp_http_request;
+
+typedef struct {
+	long status;                 /* HTTP status */
+	tp_buf body;
+	json_t *headers;             /* {"lower-case-name": "value"} (last one wins) */
+	int64_t retry_after_ms;      /* Retry-After (seconds or HTTP date), or -1 */
+} tp_http_reply;
+
+tp_http_client *tp_http_client_new(void);
+void tp_http_client_free(tp_http_client *c);
+/* Sends the request. 0 when any HTTP response arrived (check out->status); TP_ETRANSIENT for
+ * connection failures, resets and timeouts; TP_ETOOBIG when the body exceeds the cap;
+ * TP_EINVALID for a malformed URL. The message names method and URL (never headers). */
+int tp_http_client_do(tp_http_client *c, tp_http_reply *out, const tp_http_request *req);
+void tp_http_reply_clear(tp_http_reply *r);
+/* Header value from a reply (name case-insensitive), or NULL. */
+const char *tp_http_reply_header(const tp_http_reply *r, const char *name);
+/* Maps an error status to a code with the message "<what>: HTTP <status>: <detail>": 429 →
+ * TP_ETHROTTLED (Retry-After recorded), 5xx/408 → TP_ETRANSIENT, 401/403 → TP_EAUTH,
+ * 404 → TP_ENOTFOUND, 409 → TP_ECONFLICT, other 4xx → TP_EINVALID. detail may be NULL (a
+ * short, printable excerpt of the body is used then). Returns 0 for 1xx–3xx. */
+int tp_http_status_error(const tp_http_reply *r, const char *what, const char *detail);
+
+/* Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2^(attempt-1))]. */
+int64_t tp_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
+
 /* ---------------------------------------------------------------- metrics */
 
 /*
