@@ -741,12 +741,42 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Secrets a provider serves (ssm → aws) are read with that provider's session. */
+static int provider_secret(void *ctx, const char *scheme, const char *location, char **out)
+{
+	engine *e = ctx;
+	for (size_t i = 0; i < e->nprov; i++) {
+		prov_slot *ps = &e->provs[i];
+		int rc;
+		if (!ps->prov->secret_scheme || strcmp(ps->prov->secret_scheme, scheme) != 0 ||
+		    !ps->prov->resolve_secret)
+			continue;
+		pthread_mutex_lock(&e->mu);
+		rc = slot_open(e, ps);
+		pthread_mutex_unlock(&e->mu);
+		if (rc < 0)
+			return tp_error_set(rc, "secret ${secret:%s:%s}: %s", scheme, location,
+					    ps->open_error);
+		return ps->prov->resolve_secret(ps->session, location, out);
+	}
+	return tp_error_set(TP_EINVALID, "secret ${secret:%s:%s}: no provider serves \"%s\" "
+					 "secrets", scheme, location, scheme);
+}
+
 static void engine_init(engine *e, const tp_engine_opts *o)
 {
 	const tp_provider *const *provs = tp_registry_providers();
 	memset(e, 0, sizeof(*e));
 	e->o = o;
-	pthread_mutex_init(&e->mu, NULL);
+	{
+		/* recursive: opening a provider's session may read a secret that another
+		 * provider serves, which opens that provider's session in turn */
+		pthread_mutexattr_t ma;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&e->mu, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	pthread_cond_init(&e->cv, NULL);
 	while (provs[e->nprov])
 		e->nprov++;
@@ -758,10 +788,12 @@ static void engine_init(engine *e, const tp_engine_opts *o)
 	}
 	e->outputs = json_object();
 	e->have_key = o->state && tp_state_secret_key(o->state, e->key) == 0;
+	tp_secret_set_resolver(provider_secret, e);
 }
 
 static void engine_free(engine *e)
 {
+	tp_secret_set_resolver(NULL, NULL);
 	for (size_t i = 0; i < e->nprov; i++) {
 		if (e->provs[i].session && e->provs[i].prov->close)
 			e->provs[i].prov->close(e->provs[i].session);

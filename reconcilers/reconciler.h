@@ -180,7 +180,12 @@ void tp_op_result_clear(tp_op_result *r);
 json_t *tp_op_fingerprint(const tp_op *op, const char *value, size_t len);
 
 /* Resolves one secret reference (scheme "env", "file" or "ssm"). *out is a new string: free
- * it with tp_secret_free, which wipes it. The message never contains the value. */
+ * it with tp_secret_free, which wipes it. The message never contains the value. Schemes
+ * served by a provider (ssm) go through the resolver installed with tp_secret_set_resolver
+ * (the engine installs one that uses the provider's session). */
+typedef int (*tp_secret_resolver_fn)(void *ctx, const char *scheme, const char *location,
+				     char **out);
+void tp_secret_set_resolver(tp_secret_resolver_fn fn, void *ctx);
 int tp_secret_resolve(char **out, const char *scheme, const char *location);
 void tp_secret_free(char *s);
 /* text with every ${secret:...} replaced by its value: *out must be freed with
@@ -199,6 +204,11 @@ typedef struct tp_provider {
 	int (*open)(void **out, const tp_provider_env *env);
 	void (*close)(void *session);
 	int max_concurrency;              /* calls in flight at once (0: 4) */
+	/* Secrets this provider serves: ${secret:<secret_scheme>:<location>} (e.g. "ssm" for
+	 * aws). resolve_secret reads one with the provider's session; *out is a new string the
+	 * caller wipes (tp_secret_free). NULL: none. */
+	const char *secret_scheme;
+	int (*resolve_secret)(void *session, const char *location, char **out);
 } tp_provider;
 
 /* ---------------------------------------------------------------- registry */

@@ -6,6 +6,7 @@
  */
 #include "reconciler.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +39,22 @@ void tp_secret_free(char *s)
 	free(s);
 }
 
+static pthread_mutex_t resolver_mu = PTHREAD_MUTEX_INITIALIZER;
+static tp_secret_resolver_fn resolver_fn;
+static void *resolver_ctx;
+
+void tp_secret_set_resolver(tp_secret_resolver_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&resolver_mu);
+	resolver_fn = fn;
+	resolver_ctx = ctx;
+	pthread_mutex_unlock(&resolver_mu);
+}
+
 int tp_secret_resolve(char **out, const char *scheme, const char *location)
 {
+	tp_secret_resolver_fn fn;
+	void *ctx;
 	*out = NULL;
 	if (strcmp(scheme, "env") == 0) {
 		const char *v = getenv(location);
@@ -69,11 +84,16 @@ int tp_secret_resolve(char **out, const char *scheme, const char *location)
 		*out = tp_buf_detach(&b);
 		return 0;
 	}
+	pthread_mutex_lock(&resolver_mu);
+	fn = resolver_fn;
+	ctx = resolver_ctx;
+	pthread_mutex_unlock(&resolver_mu);
+	if (fn) /* schemes served by a provider */
+		return fn(ctx, scheme, location, out);
 	if (strcmp(scheme, "ssm") == 0)
 		return tp_error_set(TP_EINVALID,
 				    "secret ${secret:ssm:%s}: SSM Parameter Store secrets are read "
-				    "through the AWS provider, which cannot call AWS yet in this "
-				    "version", location);
+				    "through the AWS provider, which is not available here", location);
 	return tp_error_set(TP_EINVALID, "unknown secret scheme \"%s\"", scheme);
 }
 
