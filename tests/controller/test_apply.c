@@ -44,22 +44,8 @@ TestSuite(apply, .init = setup, .fini = teardown, .timeout = 120);
 
 static void resources(const char *yaml)
 {
-	char *text = tp_sprintf("%s", yaml);
-	/* @OUT@ stands for the output directory */
-	tp_buf b;
-	tp_buf_init(&b, 0);
-	for (const char *p = text; *p;) {
-		const char *at = strstr(p, "@OUT@");
-		if (!at) {
-			tp_buf_puts(&b, p);
-			break;
-		}
-		tp_buf_put(&b, p, (size_t)(at - p));
-		tp_buf_puts(&b, out);
-		p = at + 5;
-	}
-	ts_write(dir, "p/resources/files.yaml", tp_buf_cstr(&b));
-	tp_buf_free(&b);
+	char *text = ts_replace(yaml, "@OUT@", out); /* @OUT@ stands for the output directory */
+	ts_write(dir, "p/resources/files.yaml", text);
 	free(text);
 }
 
@@ -71,22 +57,13 @@ static ts_result apply(const char *const *env)
 
 static char *out_file(const char *name)
 {
-	char *p = tp_sprintf("%s/%s", out, name);
-	char *c = ts_read(p);
-	free(p);
-	return c;
+	return ts_read_in(out, name);
 }
 
 /* Asserts the content of out/name (NULL: the file must not exist). */
 static void expect_file(const char *name, const char *want)
 {
-	char *c = out_file(name);
-	if (!want)
-		cr_assert_null(c, "%s should not exist", name);
-	else
-		cr_assert(c && strcmp(c, want) == 0, "%s: got \"%s\", want \"%s\"", name,
-			  c ? c : "(missing)", want);
-	free(c);
+	ts_expect_file(out, name, want);
 }
 
 static const char *THREE =

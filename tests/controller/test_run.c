@@ -60,20 +60,9 @@ TestSuite(run, .init = setup, .fini = teardown, .timeout = 180);
 
 static void write_resources(const char *rel, const char *resources)
 {
-	tp_buf b;
-	tp_buf_init(&b, 0);
-	for (const char *p = resources; *p;) {
-		const char *at = strstr(p, "@OUT@");
-		if (!at) {
-			tp_buf_puts(&b, p);
-			break;
-		}
-		tp_buf_put(&b, p, (size_t)(at - p));
-		tp_buf_puts(&b, out);
-		p = at + 5;
-	}
-	ts_write(origin, rel, tp_buf_cstr(&b));
-	tp_buf_free(&b);
+	char *text = ts_replace(resources, "@OUT@", out); /* @OUT@: the output directory */
+	ts_write(origin, rel, text);
+	free(text);
 }
 
 static void write_pipeline(const char *resources)
@@ -164,23 +153,10 @@ static void wait_for(const char *what, const char *commit, int64_t ms)
 	}
 }
 
-static char *read_out(const char *name)
-{
-	char *p = tp_sprintf("%s/%s", out, name);
-	char *c = ts_read(p);
-	free(p);
-	return c;
-}
-
+/* Asserts the content of out/name (NULL: the file must not exist). */
 static void expect_out(const char *name, const char *want)
 {
-	char *c = read_out(name);
-	if (!want)
-		cr_assert_null(c, "%s should not exist", name);
-	else
-		cr_assert(c && strcmp(c, want) == 0, "%s: got \"%s\", want \"%s\"", name,
-			  c ? c : "(missing)", want);
-	free(c);
+	ts_expect_file(out, name, want);
 }
 
 static void wait_ready(void)
@@ -421,7 +397,7 @@ Test(run, sigterm_stops_cleanly_with_nothing_pending)
 			char name[16];
 			char *c;
 			snprintf(name, sizeof(name), "f%d", i);
-			c = read_out(name);
+			c = ts_read_in(out, name);
 			missing += c == NULL;
 			free(c);
 		}

@@ -10,26 +10,20 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "controller/controller.h"
 #include "support/support.h"
 
 #define PIPELINE "pipelines/rainshield"
-#define INSTALL_HINT "apt-get install git"
 
 static char *tmp;     /* everything lives here */
 static char *origin;  /* a non-bare repository playing the remote */
@@ -40,55 +34,7 @@ static pid_t daemon_pid = -1;
 
 /* ---------------------------------------------------------------- running git */
 
-static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	tp_buf b;
-	tp_buf_init(&b, 0);
-	tp_buf_vprintf(&b, fmt, ap);
-	return tp_buf_detach(&b);
-}
-
-/* Runs `git -C dir <args>` and fails the test on a non-zero exit; returns trimmed stdout. */
-static char *git_in(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *git_in(const char *dir, const char *fmt, ...)
-{
-	va_list ap;
-	char *args, *cmd;
-	char chunk[4096];
-	tp_buf out;
-	FILE *p;
-	size_t n;
-	int st;
-
-	va_start(ap, fmt);
-	args = vformat(fmt, ap);
-	va_end(ap);
-	cmd = tp_sprintf("git -C '%s' -c init.defaultBranch=main -c commit.gpgsign=false "
-			 "-c tag.gpgsign=false -c core.symlinks=true %s 2>&1", dir, args);
-	tp_buf_init(&out, 0);
-	p = popen(cmd, "r");
-	cr_assert(p != NULL, "popen: %s", strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		tp_buf_put(&out, chunk, n);
-	st = pclose(p);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "`%s` failed: %s", cmd,
-		  tp_buf_cstr(&out));
-	while (out.len > 0 && (out.ptr[out.len - 1] == '\n' || out.ptr[out.len - 1] == '\r'))
-		out.ptr[--out.len] = '\0';
-	free(args);
-	free(cmd);
-	return tp_buf_detach(&out);
-}
-
-#define git(...) free(git_in(origin, __VA_ARGS__))
-
-static void require_git(void)
-{
-	int st = system("git --version >/dev/null 2>&1");
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "the git command line is needed to build test repositories: " INSTALL_HINT);
-}
+#define git(...) free(ts_git(origin, __VA_ARGS__))
 
 static void commit_all(const char *message)
 {
@@ -98,13 +44,13 @@ static void commit_all(const char *message)
 
 static char *rev_parse(const char *rev)
 {
-	return git_in(origin, "rev-parse '%s'", rev);
+	return ts_git(origin, "rev-parse '%s'", rev);
 }
 
 /* origin: a pipeline under pipelines/rainshield plus a file outside it; one commit, tag v1 */
 static void make_origin(void)
 {
-	free(git_in(tmp, "init -q origin"));
+	free(ts_git(tmp, "init -q origin"));
 	ts_write(origin, "README.md", "# infra\n");
 	ts_write(origin, PIPELINE "/tapestry.yaml", "pipeline: rainshield\n");
 	ts_write(origin, PIPELINE "/resources/files.yaml",
@@ -117,16 +63,7 @@ static void make_origin(void)
 
 static void setup(void)
 {
-	setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
-	setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
-	setenv("GIT_COMMITTER_NAME", "Ada Lovelace", 1);
-	setenv("GIT_COMMITTER_EMAIL", "ada@example.com", 1);
-	setenv("GIT_AUTHOR_DATE", "@1700000000 +0000", 1);
-	setenv("GIT_COMMITTER_DATE", "@1700000000 +0000", 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
-	setenv("GIT_TERMINAL_PROMPT", "0", 1);
-	require_git();
+	ts_git_env(); /* fixed names and dates: commit_info's author and time are asserted */
 	tmp = ts_tmpdir();
 	origin = tp_sprintf("%s/origin", tmp);
 	mirror = tp_sprintf("%s/state/mirror.git", tmp);
@@ -136,19 +73,7 @@ static void setup(void)
 
 static void stop_daemon(void)
 {
-	int st;
-	if (daemon_pid <= 0)
-		return;
-	kill(daemon_pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
-			daemon_pid = -1;
-			return;
-		}
-		usleep(20000);
-	}
-	kill(daemon_pid, SIGKILL);
-	waitpid(daemon_pid, &st, 0);
+	ts_stop_pid(daemon_pid);
 	daemon_pid = -1;
 }
 
@@ -211,32 +136,6 @@ static char *path_tree_id(tp_source *s, const char *commit)
 	id = tp_strdup(ci.tree);
 	tp_commit_info_clear(&ci);
 	return id;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind: %s", strerror(errno));
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static bool can_connect(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
 }
 
 /* ---------------------------------------------------------------- open, fetch, resolve */
@@ -337,12 +236,12 @@ Test(source, reopening_keeps_the_mirror_and_follows_a_changed_url)
 	src = NULL;
 
 	/* the repository moved: the mirror's origin follows, stale refs are pruned */
-	free(git_in(tmp, "init -q other"));
+	free(ts_git(tmp, "init -q other"));
 	ts_write(other, "x.txt", "other\n");
-	free(git_in(other, "add -A"));
-	free(git_in(other, "commit -q -m other"));
-	free(git_in(other, "branch -m main trunk"));
-	c_other = git_in(other, "rev-parse trunk");
+	free(ts_git(other, "add -A"));
+	free(ts_git(other, "commit -q -m other"));
+	free(ts_git(other, "branch -m main trunk"));
+	c_other = ts_git(other, "rev-parse trunk");
 	{
 		tp_source_opts o = {.url = other, .branch = "trunk", .mirror_dir = mirror};
 		cr_assert_eq(tp_source_open(&src, &o), 0, "%s", tp_error_last());
@@ -352,7 +251,7 @@ Test(source, reopening_keeps_the_mirror_and_follows_a_changed_url)
 	assert_resolves(src, "HEAD", c_other);
 	cr_assert_eq(tp_source_resolve(got, src, "origin/main"), TP_ENOTFOUND);
 	{
-		char *url = git_in(mirror, "config remote.origin.url");
+		char *url = ts_git(mirror, "config remote.origin.url");
 		cr_assert_str_eq(url, other);
 		free(url);
 	}
@@ -595,7 +494,7 @@ Test(source, missing_pipeline_path_and_unknown_commits)
 	cr_assert_null(ci.message);
 	/* a tree id is not a commit */
 	{
-		char *tree = git_in(origin, "rev-parse '%s^{tree}'", c1);
+		char *tree = ts_git(origin, "rev-parse '%s^{tree}'", c1);
 		cr_assert_eq(tp_source_commit_info(&ci, src, tree), TP_EINVALID);
 		cr_assert(strstr(tp_error_last(), "is a tree, not a commit"), "%s",
 			  tp_error_last());
@@ -623,7 +522,7 @@ Test(source, path_tree_id_changes_only_with_the_pipeline)
 	t3 = path_tree_id(src, c3);
 	cr_assert_str_eq(t1, t2, "a commit outside the path keeps its tree id");
 	cr_assert_str_neq(t2, t3, "a commit inside the path changes its tree id");
-	want = git_in(origin, "rev-parse '%s:%s'", c3, PIPELINE);
+	want = ts_git(origin, "rev-parse '%s:%s'", c3, PIPELINE);
 	cr_assert_str_eq(t3, want);
 
 	cr_assert_eq(tp_source_commit_info(&ci, src, c2), 0, "%s", tp_error_last());
@@ -656,7 +555,7 @@ Test(source, whole_repository_as_pipeline_path)
 	cr_assert_eq(t->list(t, &l, ""), 0);
 	cr_assert_eq(l.len, 1);
 	cr_assert_str_eq(l.items[0], "README.md");
-	root_tree = git_in(origin, "rev-parse '%s^{tree}'", c1);
+	root_tree = ts_git(origin, "rev-parse '%s^{tree}'", c1);
 	{
 		char *id = path_tree_id(src, c1);
 		cr_assert_str_eq(id, root_tree);
@@ -742,7 +641,7 @@ Test(source, force_push_moved_tags_and_deleted_branches_are_followed)
 Test(source, bad_urls_fail_with_clear_messages)
 {
 	char *missing = tp_sprintf("file://%s/no-such-repo", tmp);
-	int port = free_port();
+	int port = ts_free_port();
 	char *with_creds = tp_sprintf("http://deploy:hunter2@127.0.0.1:%d/org/repo.git", port);
 	char *shown = tp_sprintf("http://127.0.0.1:%d/org/repo.git", port);
 	int rc;
@@ -796,50 +695,14 @@ Test(source, bad_urls_fail_with_clear_messages)
 	free(shown);
 }
 
-/*
- * `git daemon` is started as its own binary (git --exec-path)/git-daemon rather than through
- * the `git` wrapper, which would run it as a grandchild: the PID killed in teardown is then
- * the daemon itself, and PR_SET_PDEATHSIG ends it even if the test process crashes.
- */
 Test(source, fetch_over_git_daemon)
 {
-	char *exec_path = git_in(tmp, "--exec-path");
-	char *daemon = tp_sprintf("%s/git-daemon", exec_path);
-	char *base = tp_sprintf("--base-path=%s", tmp);
 	char *logpath = tp_sprintf("%s/daemon.log", tmp);
 	char *dlog;
-	char *url, *portarg, *c1 = rev_parse("main"), *c2;
-	int port = free_port();
-	int64_t deadline;
+	char *url, *c1 = rev_parse("main"), *c2;
+	int port = ts_free_port();
 
-	cr_assert_eq(access(daemon, X_OK), 0, "git daemon is missing (%s): " INSTALL_HINT,
-		     daemon);
-	portarg = tp_sprintf("--port=%d", port);
-	daemon_pid = fork();
-	cr_assert(daemon_pid >= 0);
-	if (daemon_pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		char *path = tp_sprintf("%s:%s", exec_path, getenv("PATH") ? getenv("PATH") : "");
-		/* git-daemon runs a copy of itself per connection, found through PATH */
-		setenv("PATH", path, 1);
-		/* never outlives the test process, even if the test crashes */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(null, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		execl(daemon, "git-daemon", "--verbose", "--reuseaddr", base, "--export-all",
-		      "--listen=127.0.0.1", portarg, tmp, (char *)NULL);
-		_exit(127);
-	}
-	deadline = tp_clock_mono_ms() + 5000;
-	while (!can_connect(port)) {
-		int st = 0;
-		cr_assert(waitpid(daemon_pid, &st, WNOHANG) == 0,
-			  "git daemon exited at start (status %d): " INSTALL_HINT, st);
-		cr_assert(tp_clock_mono_ms() < deadline, "git daemon did not listen within 5 s");
-		usleep(20000);
-	}
+	daemon_pid = ts_git_daemon_start_logged(tmp, port, logpath);
 
 	url = tp_sprintf("git://127.0.0.1:%d/origin", port);
 	src = open_url(url);
@@ -867,11 +730,7 @@ Test(source, fetch_over_git_daemon)
 	}
 	stop_daemon();
 
-	free(exec_path);
-	free(daemon);
-	free(base);
 	free(logpath);
-	free(portarg);
 	free(url);
 	free(c1);
 	free(c2);

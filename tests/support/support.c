@@ -101,6 +101,43 @@ char *ts_read(const char *path)
 	return tp_buf_detach(&b);
 }
 
+char *ts_read_in(const char *dir, const char *rel)
+{
+	char *full = tp_sprintf("%s/%s", dir, rel);
+	char *text = ts_read(full);
+	free(full);
+	return text;
+}
+
+void ts_expect_file(const char *dir, const char *rel, const char *want)
+{
+	char *c = ts_read_in(dir, rel);
+	if (!want)
+		cr_assert_null(c, "%s should not exist", rel);
+	else
+		cr_assert(c && strcmp(c, want) == 0, "%s: got \"%s\", want \"%s\"", rel,
+			  c ? c : "(missing)", want);
+	free(c);
+}
+
+char *ts_replace(const char *text, const char *token, const char *value)
+{
+	size_t tlen = strlen(token);
+	tp_buf b;
+	tp_buf_init(&b, 0);
+	for (const char *p = text;;) {
+		const char *at = tlen ? strstr(p, token) : NULL;
+		if (!at) {
+			tp_buf_puts(&b, p);
+			break;
+		}
+		tp_buf_put(&b, p, (size_t)(at - p));
+		tp_buf_puts(&b, value);
+		p = at + tlen;
+	}
+	return tp_buf_detach(&b);
+}
+
 ts_result ts_run_tapestry(const char *const *args, const char *const *env)
 {
 	ts_result r = {0};
@@ -215,6 +252,8 @@ void ts_git_env(void)
 	setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
 	setenv("GIT_COMMITTER_NAME", "Ada Lovelace", 1);
 	setenv("GIT_COMMITTER_EMAIL", "ada@example.com", 1);
+	setenv("GIT_AUTHOR_DATE", "@1700000000 +0000", 1);
+	setenv("GIT_COMMITTER_DATE", "@1700000000 +0000", 1);
 	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
 	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
 	setenv("GIT_TERMINAL_PROMPT", "0", 1);
@@ -237,7 +276,7 @@ char *ts_git(const char *dir, const char *fmt, ...)
 	tp_buf_vprintf(&args, fmt, ap);
 	va_end(ap);
 	cmd = tp_sprintf("git -C '%s' -c init.defaultBranch=main -c commit.gpgsign=false "
-			 "-c tag.gpgsign=false %s 2>&1", dir, tp_buf_cstr(&args));
+			 "-c tag.gpgsign=false -c core.symlinks=true %s 2>&1", dir, tp_buf_cstr(&args));
 	tp_buf_init(&out, 0);
 	p = popen(cmd, "r");
 	cr_assert(p != NULL, "popen: %s", strerror(errno));
@@ -296,6 +335,16 @@ void ts_stop_pid(pid_t pid)
 
 pid_t ts_git_daemon_start(const char *base, int port)
 {
+	return ts_git_daemon_start_logged(base, port, NULL);
+}
+
+/*
+ * `git daemon` is started as its own binary (git --exec-path)/git-daemon rather than through
+ * the `git` wrapper, which would run it as a grandchild: the PID returned (and stopped) is the
+ * daemon itself, and PR_SET_PDEATHSIG ends it even if the test process crashes.
+ */
+pid_t ts_git_daemon_start_logged(const char *base, int port, const char *log_path)
+{
 	char *exec_path = ts_git(base, "--exec-path");
 	char *daemon = tp_sprintf("%s/git-daemon", exec_path);
 	char *basearg = tp_sprintf("--base-path=%s", base);
@@ -308,20 +357,25 @@ pid_t ts_git_daemon_start(const char *base, int port)
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
+		int out = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
 		char *path = tp_sprintf("%s:%s", exec_path, getenv("PATH") ? getenv("PATH") : "");
+		const char *argv[] = {"git-daemon", "--reuseaddr", basearg, "--export-all",
+				      "--listen=127.0.0.1", portarg,
+				      log_path ? "--verbose" : base, log_path ? base : NULL, NULL};
+		/* git-daemon runs a copy of itself per connection, found through PATH */
 		setenv("PATH", path, 1);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
 		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(daemon, "git-daemon", "--reuseaddr", basearg, "--export-all",
-		      "--listen=127.0.0.1", portarg, base, (char *)NULL);
+		dup2(out, 1);
+		dup2(out, 2);
+		execv(daemon, (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
 	deadline = tp_clock_mono_ms() + 5000;
 	while (!ts_can_connect(port)) {
 		int st = 0;
-		cr_assert(waitpid(pid, &st, WNOHANG) == 0, "git daemon exited at start: " GIT_HINT);
+		cr_assert(waitpid(pid, &st, WNOHANG) == 0,
+			  "git daemon exited at start (status %d): " GIT_HINT, st);
 		cr_assert(tp_clock_mono_ms() < deadline, "git daemon did not listen within 5 s");
 		usleep(20000);
 	}

@@ -18,6 +18,13 @@ void ts_write(const char *dir, const char *rel, const char *text);
 void ts_write_bytes(const char *dir, const char *rel, const void *data, size_t len);
 /* Reads a file into a new string (NULL when missing). */
 char *ts_read(const char *path);
+/* Reads dir/rel into a new string (NULL when missing). */
+char *ts_read_in(const char *dir, const char *rel);
+/* Asserts that dir/rel holds exactly want (want NULL: that the file does not exist). */
+void ts_expect_file(const char *dir, const char *rel, const char *want);
+/* A new string: text with every occurrence of token replaced by value (an empty token
+ * replaces nothing). */
+char *ts_replace(const char *text, const char *token, const char *value);
 
 typedef struct {
 	int status;   /* exit status, or 128+signal */
@@ -38,14 +45,18 @@ char *ts_source_path(const char *rel);
 
 /* ---- git: real repositories built with the git command line */
 
-/* Fixed identities and dates, no user or system configuration. Fails the test (with how to
- * install git) when git is missing. */
+/* Fixed identities and dates (author and committer at @1700000000 +0000), no user or system
+ * configuration. Fails the test (with how to install git) when git is missing. */
 void ts_git_env(void);
-/* Runs `git -C dir <args>`; fails the test on a non-zero exit; returns trimmed stdout. */
+/* Runs `git -C dir <args>` (default branch main, no signing, symlinks stored as symlinks);
+ * fails the test on a non-zero exit; returns trimmed stdout. */
 char *ts_git(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts `git daemon` serving base (every repository below it) on 127.0.0.1:port; returns its
  * PID once it accepts connections (bounded wait). Stop it with ts_stop_pid. */
 pid_t ts_git_daemon_start(const char *base, int port);
+/* The same, run with --verbose and its output written to log_path (truncated first); a NULL
+ * log_path is ts_git_daemon_start. */
+pid_t ts_git_daemon_start_logged(const char *base, int port, const char *log_path);
 
 /* ---- processes and sockets */
 
