@@ -9,3 +9,5 @@ cmake --build build-bench -j "$(nproc)" --target tapestry benchmarks >/dev/null
 mkdir -p bench/results
 echo "== plan_scale"
 build-bench/bench_plan_scale build-bench/tapestry bench/results/plan_scale.json
+echo "== apply_scale"
+build-bench/bench_apply_scale build-bench/tapestry bench/results/apply_scale.json

@@ -310,9 +310,10 @@ done:
 
 /*
  * Fault injection, because local.file is the engine's network-free test target:
- * TAPESTRY_LOCAL_FAULTS="throttle:N,transient:M" makes the first N write calls of every
- * address fail as throttled (Retry-After 50 ms) and the next M as transient server errors,
- * before they succeed. Unset (always, in production) it costs one getenv per write.
+ * TAPESTRY_LOCAL_FAULTS="throttle:N,transient:M,latency:L" makes the first N write calls of
+ * every address fail as throttled (Retry-After 50 ms) and the next M as transient server
+ * errors, before they succeed, and every write call take L ms. Unset (always, in production)
+ * it costs one getenv per write.
  */
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *fault_counts; /* {address: calls so far} */
@@ -320,10 +321,13 @@ static json_t *fault_counts; /* {address: calls so far} */
 static int injected_fault(const tp_op *op)
 {
 	const char *spec = getenv("TAPESTRY_LOCAL_FAULTS");
-	int throttle = 0, transient = 0, n;
-	const char *t, *r;
+	int throttle = 0, transient = 0, latency = 0, n;
+	const char *t, *r, *l;
 	if (!spec || !*spec)
 		return 0;
+	/* latency:N makes every write call take N ms, like a remote API would (benchmarks) */
+	if ((l = strstr(spec, "latency:")) && (latency = atoi(l + 8)) > 0)
+		tp_clock_sleep_ms(latency);
 	if ((t = strstr(spec, "throttle:")))
 		throttle = atoi(t + 9);
 	if ((r = strstr(spec, "transient:")))
