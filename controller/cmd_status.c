@@ -1,7 +1,8 @@
 /*
- * `tapestry status --state FILE`: what Tapestry manages and how it stands — one row per
- * resource, the controller holding the lock (if any), the last run — read from the state
- * database without modifying it (safe while the controller runs). --json for scripts.
+ * `tapestry status --state FILE [--api URL]`: what Tapestry manages and how it stands — one
+ * row per resource, the controller holding the lock (if any), the last run — read from the
+ * state database without modifying it (safe while the controller runs), and with --api the
+ * running controller's own view (readiness, mode, revisions, last sync). --json for scripts.
  */
 #include "controller.h"
 
@@ -9,9 +10,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The running controller's own view (GET <api>/api/status). */
+static int fetch_live(json_t **out, const char *api)
+{
+	tp_http_client *c = tp_http_client_new();
+	tp_http_reply r;
+	tp_http_request req = {0};
+	char *url = tp_sprintf("%s/api/status", api);
+	const char *token = getenv("TAPESTRY_API_TOKEN");
+	char *auth = token ? tp_sprintf("Authorization: Bearer %s", token) : NULL;
+	const char *headers[] = {auth, NULL};
+	int rc;
+	*out = NULL;
+	req.method = "GET";
+	req.url = url;
+	req.headers = auth ? headers : NULL;
+	req.timeout_ms = 5000;
+	rc = tp_http_client_do(c, &r, &req);
+	if (rc == 0 && (rc = tp_http_status_error(&r, url, NULL)) == 0)
+		rc = tp_json_parse(out, r.body.ptr, r.body.len);
+	if (rc < 0) {
+		char *m = tp_strdup(tp_error_last());
+		rc = tp_error_set(rc, "the controller at %s does not answer: %s", api, m);
+		free(m);
+	}
+	tp_http_reply_clear(&r);
+	tp_http_client_free(c);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	free(url);
+	return rc;
+}
+
+static void print_live(const json_t *s, const char *api)
+{
+	const char *err = json_string_value(tp_json_path_get(s, "last_sync.error"));
+	printf("\nController at %s: %s, mode %s\n", api,
+	       json_is_true(json_object_get(s, "ready")) ? "ready" : "not ready",
+	       tp_json_get_str(s, "mode") ? tp_json_get_str(s, "mode") : "?");
+	printf("  following %s (branch %s, path \"%s\")\n",
+	       json_string_value(tp_json_path_get(s, "repository.url")),
+	       json_string_value(tp_json_path_get(s, "repository.branch")),
+	       json_string_value(tp_json_path_get(s, "repository.path")));
+	printf("  fetched %.12s, applied %.12s\n",
+	       json_string_value(tp_json_path_get(s, "revision.fetched"))
+		       ? json_string_value(tp_json_path_get(s, "revision.fetched"))
+		       : "-",
+	       json_string_value(tp_json_path_get(s, "revision.applied"))
+		       ? json_string_value(tp_json_path_get(s, "revision.applied"))
+		       : "-");
+	printf("  last sync: %s%s%s\n",
+	       json_string_value(tp_json_path_get(s, "last_sync.result"))
+		       ? json_string_value(tp_json_path_get(s, "last_sync.result"))
+		       : "none yet",
+	       err ? ": " : "", err ? err : "");
+}
+
 int tp_cmd_status(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *api = NULL;
+	json_t *live = NULL;
 	bool as_json = false;
 	tp_state *st = NULL;
 	tp_state_resources l = {0};
@@ -23,6 +83,8 @@ int tp_cmd_status(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
 			path = argv[++i];
+		else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc)
+			api = argv[++i];
 		else if (strcmp(argv[i], "--json") == 0)
 			as_json = true;
 		else {
@@ -36,6 +98,8 @@ int tp_cmd_status(int argc, char **argv)
 	}
 	if ((rc = tp_open_state_for_reading(&st, path)) < 0 ||
 	    (rc = tp_state_resources_list(&l, st)) < 0 || (rc = tp_state_runs_list(&runs, st, 1)) < 0)
+		goto done;
+	if (api && (rc = fetch_live(&live, api)) < 0)
 		goto done;
 	tp_state_lock_holder(&holder, &expires, st);
 	if (expires && expires < tp_clock_now_ms()) {
@@ -55,8 +119,10 @@ int tp_cmd_status(int argc, char **argv)
 					       "updated_ms", (json_int_t)r->updated_ms, "observed_ms",
 					       (json_int_t)r->observed_ms));
 		}
-		doc = json_pack("{s:o,s:s?,s:O}", "resources", res, "locked_by", holder, "last_run",
-				json_array_size(runs) ? json_array_get(runs, 0) : json_null());
+		doc = json_pack("{s:o,s:s?,s:O,s:O?}", "resources", res, "locked_by", holder,
+				"last_run",
+				json_array_size(runs) ? json_array_get(runs, 0) : json_null(),
+				"controller", live);
 		tp_print_json(doc);
 		goto done;
 	}
@@ -91,7 +157,10 @@ int tp_cmd_status(int argc, char **argv)
 	}
 	printf("\n%s%s\n", holder ? "Locked by " : "No controller holds the state lock.",
 	       holder ? holder : "");
+	if (live)
+		print_live(live, api);
 done:
+	json_decref(live);
 	free(holder);
 	json_decref(rows);
 	json_decref(doc);

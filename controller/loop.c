@@ -568,10 +568,10 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 	if (c->m)
 		tp_metrics_set(c->m, "tapestry_drifted_resources", "", (double)plan->drifted);
 	if (plan->errors.len) {
-		char *m = tp_sprintf("refused: %s", plan->errors.items[0]);
+		char *m = tp_strdup(plan->errors.items[0]);
 		record(c, st, commit, info.tree, "refused", m);
 		tp_state_event_add(st, 0, NULL, "error", "plan-refused", m);
-		tp_log_error("%.12s %s", commit, m);
+		tp_log_error("%.12s refused: %s", commit, m);
 		free(m);
 		rc = TP_EINVALID;
 		goto done;

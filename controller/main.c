@@ -22,7 +22,7 @@ static const tp_command commands[] = {
 	 "[--listen ADDR] [--poll-interval 60s] [--drift-interval 10m] [--plan-only] "
 	 "[--suspend] [--once | --max-syncs N]"},
 	{"status", tp_cmd_status, "what is managed and how it stands (from the state file)",
-	 "tapestry status --state FILE [--json]"},
+	 "tapestry status --state FILE [--api http://127.0.0.1:7777] [--json]"},
 	{"history", tp_cmd_history, "the runs Tapestry made, newest first",
 	 "tapestry history --state FILE [--limit N] [--json]"},
 	{"events", tp_cmd_events, "what happened to resources, newest first",

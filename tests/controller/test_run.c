@@ -284,6 +284,19 @@ Test(run, converges_to_each_commit_and_refuses_an_empty_one)
 		ts_http_result_free(&r);
 		free(url);
 	}
+	/* `tapestry status` reads the state and asks the running controller */
+	{
+		char *db = tp_sprintf("%s/state.db", statedir);
+		const char *args[] = {"status", "--state", db, "--api", base_url, NULL};
+		ts_result r = ts_run_tapestry(args, NULL);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		cr_assert(strstr(r.out, "local.file/a") && strstr(r.out, "Locked by tapestry run"),
+			  "%s", r.out);
+		cr_assert(strstr(r.out, "ready, mode normal"), "%s", r.out);
+		cr_assert(strstr(r.out, "last sync: refused: prune guard"), "%s", r.out);
+		ts_result_free(&r);
+		free(db);
+	}
 }
 
 static long post_hook(const char *body, const char *delivery, const char *secret)
