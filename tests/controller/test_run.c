@@ -297,6 +297,23 @@ Test(run, converges_to_each_commit_and_refuses_an_empty_one)
 		ts_result_free(&r);
 		free(db);
 	}
+	/* the commit message can allow it explicitly: the next commit carries the trailer */
+	ts_write(origin, "pipe/resources/other.yaml",
+		 "kind: local.file\nname: z\nspec: {path: /nonexistent-dir/z, content: z}\n"
+		 "lifecycle: {deletion: delete}\n");
+	free(ts_git(origin, "add -A"));
+	free(ts_git(origin, "commit -q -m 'retire the pipeline' -m 'Tapestry-Allow-Mass-Delete: yes'"));
+	{
+		int64_t deadline = tp_clock_mono_ms() + 20000;
+		char *a = ts_read_in(out, "a.txt");
+		while (a && tp_clock_mono_ms() < deadline) {
+			free(a);
+			usleep(50000);
+			a = ts_read_in(out, "a.txt");
+		}
+		cr_assert_null(a, "an allowed mass delete did not delete a.txt");
+	}
+	expect_out("keep.txt", "kept");
 }
 
 static long post_hook(const char *body, const char *delivery, const char *secret)
