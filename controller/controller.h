@@ -33,6 +33,7 @@ int tp_cmd_run(int argc, char **argv);
 int tp_cmd_status(int argc, char **argv);
 int tp_cmd_history(int argc, char **argv);
 int tp_cmd_events(int argc, char **argv);
+int tp_cmd_init(int argc, char **argv);
 
 /* Output helpers for the read-only commands (table.c). rows: array of arrays of strings. */
 void tp_table_print(FILE *f, const char *const *headers, size_t ncols, const json_t *rows);
@@ -126,6 +127,12 @@ typedef struct {
 	char *github_secret, *gitlab_token, *generic_secret; /* resolved, or NULL */
 	char *api_token;      /* resolved; required when listen is not loopback */
 	int max_syncs;        /* stop after this many syncs (0: run until signalled) */
+	/* commit_status: post each sync's result as a commit status on GitHub (optional) */
+	char *status_repo;       /* owner/name (default: from repository.url) */
+	char *status_token;      /* resolved; NULL: commit statuses are off */
+	char *status_api_url;    /* default https://api.github.com */
+	char *status_context;    /* default "tapestry" */
+	char *status_target_url; /* optional link shown with the status */
 } tp_controller_config;
 
 /* Loads a config file (NULL: defaults only). Errors are diagnostics with file:line:col. */
@@ -239,6 +246,7 @@ typedef struct tp_http tp_http;
 typedef struct {
 	int status;           /* HTTP status */
 	const char *content_type;
+	const char *csp;      /* Content-Security-Policy to send, or NULL */
 	tp_buf body;
 } tp_http_response;
 
@@ -266,5 +274,124 @@ int tp_http_start(tp_http **out, const tp_http_opts *opts);
 /* The port actually bound (useful with port 0 in tests). */
 int tp_http_port(const tp_http *h);
 void tp_http_stop(tp_http *h);
+
+/* ---------------------------------------------------------------- dashboard (dashboard.c) */
+
+/*
+ * The dashboard: the operator's page that `tapestry run` serves at / on its HTTP address.
+ *
+ * A static page (HTML, CSS and JavaScript written by hand, compiled into the binary as C
+ * string literals in dashboard.c: no build step, no framework, no request leaves the
+ * controller) that polls the JSON API (/api/status, /api/resources, /api/runs, /api/events,
+ * /metrics, and /api/plan, /api/logs, /api/providers, /api/runs/<id> when the controller
+ * serves them) and draws the pipeline by phase with each resource's status, the revisions,
+ * the runs with their plans and per-action results, events and logs per resource, provider
+ * health and the controller's own health. Every string from the API is inserted as text,
+ * never as markup. The assets hold no data, so they may be served without the API token; the
+ * page asks for the token (or reads it from the URL fragment, #token=...) and sends it as
+ * "Authorization: Bearer" with every API request.
+ */
+
+/* The Content-Security-Policy the assets are written for (no inline script or style, no
+ * request beyond the controller itself), for the HTTP server to send with them. */
+#define TP_DASHBOARD_CSP                                                                       \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+/* Whether path is one of the dashboard's static assets ("/", "/index.html",
+ * "/dashboard.js", "/dashboard.css", "/favicon.svg"). They carry no data: the HTTP server may
+ * serve them without the API token, so that a browser can load the page and then ask for it. */
+bool tp_dashboard_is_asset(const char *path);
+
+/* Answers a GET for one of the dashboard's assets: fills resp (status 200, content type,
+ * body) and returns true. Returns false, leaving resp untouched, for any other path. Safe to
+ * call from several server threads at once. */
+bool tp_dashboard_serve(const char *path, tp_http_response *resp);
+
+
+
+/* ---------------------------------------------------------------- systemd (notify.c) */
+
+/*
+ * notify — telling the service manager how the controller stands, without libsystemd.
+ *
+ * systemd's notification protocol is one datagram per message on the AF_UNIX socket named by
+ * $NOTIFY_SOCKET (a path, or '@' for the abstract namespace): newline-separated assignments
+ * such as "READY=1", "STATUS=applying 3f2a9c1", "STOPPING=1", "WATCHDOG=1". With Type=notify
+ * the unit is "started" when READY=1 arrives; with WatchdogSec= set the manager passes
+ * $WATCHDOG_USEC (and $WATCHDOG_PID) and restarts the service when WATCHDOG=1 stops coming.
+ * Outside systemd (no NOTIFY_SOCKET) every call is a cheap no-op, so the loop can call these
+ * unconditionally.
+ */
+/* Sends state (e.g. "READY=1\nSTATUS=synced 3f2a9c1") to $NOTIFY_SOCKET. Returns 1 when it was
+ * sent, 0 when there is no NOTIFY_SOCKET (not run by systemd), or a negative TP_E* code with
+ * the message set (TP_EINVALID for an unusable address, TP_EIO when sending failed). */
+int tp_notify(const char *state);
+/* tp_notify with a printf format: tp_notifyf("STATUS=applying %.12s", commit). */
+int tp_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The watchdog interval the service manager expects WATCHDOG=1 within, in microseconds: the
+ * value of $WATCHDOG_USEC when it is set for this process ($WATCHDOG_PID absent or equal to
+ * getpid()); 0 when the watchdog is off, meant for another process, or malformed. Send
+ * WATCHDOG=1 every half of it. */
+int64_t tp_notify_watchdog_usec(void);
+
+/*
+ * A watchdog pinger on its own thread, for a loop whose single iterations can run long (a
+ * CloudFormation stack takes many minutes to apply): it sends WATCHDOG=1 every half watchdog
+ * interval as long as the loop called tp_watchdog_beat within the last stall_ms, and stops
+ * sending when the loop has not beaten for longer — so the service manager restarts a loop
+ * that is stuck, and leaves a busy one alone.
+ */
+typedef struct tp_watchdog tp_watchdog;
+
+/* Starts the pinger when the watchdog is on (tp_notify_watchdog_usec() > 0); NULL otherwise
+ * (and then beat and stop are no-ops). The first beat is implied at start. */
+tp_watchdog *tp_watchdog_start(int64_t stall_ms);
+/* The loop is alive (cheap: one atomic store). */
+void tp_watchdog_beat(tp_watchdog *w);
+/* Stops and frees the pinger (NULL: nothing). */
+void tp_watchdog_stop(tp_watchdog *w);
+
+/* ---------------------------------------------------------------- commit status (status_post.c) */
+
+/*
+ * status_post — reporting a sync's result on the commit it synced, as a GitHub commit status
+ * (POST {api}/repos/{owner}/{repo}/statuses/{sha}), so the result shows next to the commit and
+ * on pull requests. Optional: the controller posts only when commit_status is configured.
+ * Works with github.com (api https://api.github.com) and GitHub Enterprise Server
+ * (https://HOST/api/v3).
+ */
+#define TP_GITHUB_API_DEFAULT "https://api.github.com"
+
+/*
+ * Posts one status. api_base: NULL for TP_GITHUB_API_DEFAULT (a trailing '/' is fine); token:
+ * a token allowed to write commit statuses ("Authorization: Bearer"), never logged nor put in
+ * messages; repo: "owner/name"; sha: the full commit id (40 or 64 hex digits); state:
+ * "success", "failure", "pending" or "error"; description: shortened to GitHub's 140
+ * characters ("…" marks the cut), may be NULL; context: NULL for "tapestry"; target_url: link
+ * shown with the status, may be NULL.
+ *
+ * Returns 0 once GitHub accepted it. Transient failures (connection errors, 5xx, throttling,
+ * including GitHub's rate-limit 403) are retried twice with backoff (honouring Retry-After up
+ * to 10 s); then the error carries the code the HTTP client's classification gives
+ * (TP_ETRANSIENT, TP_ETHROTTLED) and GitHub's message: TP_EAUTH ("HTTP 401: Bad
+ * credentials"), TP_ENOTFOUND (unknown repository or commit, or a token that cannot see it),
+ * TP_EINVALID (422 "Validation Failed (…)", or arguments refused before any request).
+ */
+int tp_commit_status_post(const char *api_base, const char *token, const char *repo,
+			  const char *sha, const char *state, const char *description,
+			  const char *context, const char *target_url);
+
+/* The commit status for a sync result as the loop records it: "applied", "no-op", "planned"
+ * (and the engine's "succeeded") → "success"; "invalid", "refused", "failed", "partial" →
+ * "failure"; "stopped" → "error"; anything else (e.g. "skipped", "fetch-failed": nothing to
+ * report on a commit) → NULL, post nothing. */
+const char *tp_commit_status_state_for(const char *result);
+
+/* "owner/name" from a GitHub repository URL (https://github.com/owner/name(.git),
+ * ssh://git@github.com/owner/name.git, git@github.com:owner/name.git) into out; TP_EINVALID
+ * for anything else (other hosts need commit_status.repository spelled out). */
+int tp_github_repo_from_url(char *out, size_t outlen, const char *url);
 
 #endif

@@ -320,7 +320,8 @@ static enum MHD_Result serve_get(tp_http *h, request *r, struct MHD_Connection *
 	ctype = resp.content_type ? resp.content_type : "text/plain; charset=utf-8";
 	len = resp.body.len;
 	body = tp_buf_detach(&resp.body);
-	return respond(conn, status, ctype, body, len, NULL, NULL);
+	return respond(conn, status, ctype, body, len,
+		       resp.csp ? "Content-Security-Policy" : NULL, resp.csp);
 }
 
 /* ---------------------------------------------------------------- libmicrohttpd callbacks */
@@ -385,8 +386,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return respond_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 				    "{\"error\":\"method not allowed\"}", MHD_HTTP_HEADER_ALLOW,
 				    "GET, HEAD");
+	/* the dashboard's static assets hold no data: the page loads, then asks for the token */
 	if (h->api_token_set && strcmp(url, "/healthz") != 0 && strcmp(url, "/readyz") != 0 &&
-	    !bearer_ok(h, conn))
+	    !tp_dashboard_is_asset(url) && !bearer_ok(h, conn))
 		return respond_json(conn, MHD_HTTP_UNAUTHORIZED, "{\"error\":\"unauthorized\"}",
 				    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	return serve_get(h, r, conn, url);

@@ -40,6 +40,7 @@ typedef struct {
 	char *db_path;
 	volatile int *stop;
 	tp_strlist problems;     /* diagnostics of the last invalid revision */
+	json_t *last_plan;       /* GET /api/plan: the last plan built, or NULL */
 } ctl;
 
 static const double duration_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -70,6 +71,20 @@ static const tp_field hook_fields[] = {
 	{0},
 };
 
+static const tp_field status_fields[] = {
+	{.name = "repository", .type = TP_TYPE_STRING, .flags = TP_F_NOREF,
+	 .doc = "owner/name on GitHub (default: derived from repository.url)"},
+	{.name = "token", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF | TP_F_REQUIRED,
+	 .doc = "GitHub token allowed to write commit statuses, as a secret reference"},
+	{.name = "api_url", .type = TP_TYPE_STRING, .flags = TP_F_NOREF,
+	 .def = "\"https://api.github.com\"", .doc = "GitHub API base URL"},
+	{.name = "context", .type = TP_TYPE_STRING, .flags = TP_F_NOREF, .def = "\"tapestry\"",
+	 .doc = "the status context shown on the commit"},
+	{.name = "target_url", .type = TP_TYPE_STRING, .flags = TP_F_NOREF,
+	 .doc = "link shown with the status (e.g. the dashboard)"},
+	{0},
+};
+
 static const tp_field config_fields[] = {
 	{.name = "repository", .type = TP_TYPE_OBJECT, .fields = repo_fields,
 	 .flags = TP_F_REQUIRED, .doc = "the pipeline repository"},
@@ -91,6 +106,8 @@ static const tp_field config_fields[] = {
 	 .doc = "webhook secrets"},
 	{.name = "api_token", .type = TP_TYPE_STRING, .flags = TP_F_SECRET_REF,
 	 .doc = "bearer token for the API when listening beyond loopback"},
+	{.name = "commit_status", .type = TP_TYPE_OBJECT, .fields = status_fields,
+	 .doc = "post each sync's result as a GitHub commit status"},
 	{0},
 };
 
@@ -131,6 +148,11 @@ void tp_controller_config_clear(tp_controller_config *c)
 	tp_secret_free(c->gitlab_token);
 	tp_secret_free(c->generic_secret);
 	tp_secret_free(c->api_token);
+	free(c->status_repo);
+	tp_secret_free(c->status_token);
+	free(c->status_api_url);
+	free(c->status_context);
+	free(c->status_target_url);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -180,6 +202,28 @@ int tp_controller_config_load(tp_controller_config *c, const char *path, tp_diag
 	    (rc = resolve_field(&c->api_token, doc, "api_token", "api_token")) < 0) {
 		tp_diags_add(diags, path, 0, 0, "%s", tp_error_last());
 		goto done;
+	}
+	if (json_object_get(doc, "commit_status")) {
+		json_t *cs = json_object_get(doc, "commit_status");
+		if ((rc = resolve_field(&c->status_token, cs, "token", "commit_status.token")) < 0) {
+			tp_diags_add(diags, path, 0, 0, "%s", tp_error_last());
+			goto done;
+		}
+		c->status_api_url = dup_str(cs, "api_url");
+		c->status_context = dup_str(cs, "context");
+		c->status_target_url = dup_str(cs, "target_url");
+		c->status_repo = dup_str(cs, "repository");
+		if (!c->status_repo) {
+			char owner_name[256];
+			if (tp_github_repo_from_url(owner_name, sizeof(owner_name), c->repo_url) < 0) {
+				tp_diags_add(diags, path, 0, 0,
+					     "commit_status.repository: cannot derive owner/name from "
+					     "%s; set it", c->repo_url);
+				rc = TP_EINVALID;
+				goto done;
+			}
+			c->status_repo = tp_strdup(owner_name);
+		}
 	}
 done:
 	json_decref(doc);
@@ -299,6 +343,11 @@ static json_t *resources_json(tp_state *st)
 				      (json_int_t)r->observed_ms);
 		/* outputs are ids and names, never secrets; applied specs and observed values
 		 * stay out of the API (they can be large, and observed values are fingerprints) */
+		json_object_set(o, "deps", r->deps ? r->deps : json_array());
+		if (r->lifecycle)
+			json_object_set(o, "lifecycle", r->lifecycle);
+		json_object_set_new(o, "revision", r->revision ? json_string(r->revision)
+							       : json_null());
 		json_array_append_new(a, o);
 	}
 	tp_state_resources_free(&l);
@@ -334,6 +383,19 @@ static void on_get(void *ctx, const char *path, const char *query, tp_http_respo
 	ctl *c = ctx;
 	tp_state *st = NULL;
 
+	if (tp_dashboard_serve(path, resp))
+		return;
+	if (strcmp(path, "/api/plan") == 0) {
+		json_t *v;
+		pthread_mutex_lock(&c->mu);
+		v = c->last_plan ? json_deep_copy(c->last_plan) : NULL;
+		pthread_mutex_unlock(&c->mu);
+		if (v)
+			respond_json(resp, 200, v);
+		else
+			respond_json(resp, 404, json_pack("{s:s}", "error", "no plan built yet"));
+		return;
+	}
 	if (strcmp(path, "/healthz") == 0) {
 		resp->status = 200;
 		resp->content_type = "text/plain";
@@ -427,6 +489,24 @@ static void on_webhook(void *ctx, const tp_webhook_info *info)
 
 /* ---------------------------------------------------------------- one sync */
 
+/* The sync's result as a commit status on GitHub, when configured. A failure to post is
+ * logged and changes nothing else. */
+static void post_commit_status(ctl *c, const char *commit, const char *result,
+			       const char *error)
+{
+	const char *state = commit && c->cfg->status_token ? tp_commit_status_state_for(result)
+							   : NULL;
+	char *d;
+	if (!state)
+		return;
+	d = tp_sprintf("%s%s%s", result, error ? ": " : "", error ? error : "");
+	if (tp_commit_status_post(c->cfg->status_api_url, c->cfg->status_token, c->cfg->status_repo,
+				  commit, state, d, c->cfg->status_context,
+				  c->cfg->status_target_url) < 0)
+		tp_log_warn("commit status: %s", tp_error_last());
+	free(d);
+}
+
 static void record(ctl *c, tp_state *st, const char *commit, const char *tree,
 		   const char *result, const char *error)
 {
@@ -442,6 +522,7 @@ static void record(ctl *c, tp_state *st, const char *commit, const char *tree,
 		snprintf(lbl, sizeof(lbl), "result=\"%s\"", result);
 		tp_metrics_add(c->m, "tapestry_reconcile_total", lbl, 1);
 	}
+	post_commit_status(c, commit, result, error);
 }
 
 static bool allows_mass_delete(const char *message)
@@ -460,6 +541,55 @@ static void diags_to_problems(ctl *c, tp_diags *d)
 								    d->items[i].msg)
 						       : tp_sprintf("%s: %s", d->items[i].file,
 								    d->items[i].msg));
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Keeps the plan just built for GET /api/plan: its JSON rendering (format 1.0, redacted)
+ * plus what the dashboard needs that the format does not carry (phase and dependencies of
+ * every resource in Git at that revision). */
+static void stash_plan(ctl *c, const tp_plan *plan, const tp_pipeline *p, const char *commit,
+		       const char *trigger)
+{
+	tp_buf b;
+	json_t *doc = NULL, *res = json_object(), *v;
+	char when[40];
+	tp_buf_init(&b, 0);
+	if (tp_plan_render(&b, plan, TP_RENDER_JSON, false) < 0 ||
+	    tp_json_parse(&doc, tp_buf_cstr(&b), b.len) < 0) {
+		tp_buf_free(&b);
+		json_decref(res);
+		return;
+	}
+	tp_buf_free(&b);
+	for (size_t i = 0; i < p->nresources; i++) {
+		const tp_resource *r = &p->resources[i];
+		json_t *deps = json_array();
+		for (size_t k = 0; k < r->ndeps; k++)
+			json_array_append_new(deps, json_string(p->resources[r->deps[k]].address));
+		json_object_set_new(res, r->address,
+				    json_pack("{s:s,s:o,s:s}", "phase", tp_phase_name(r->kind->phase),
+					      "deps", deps, "deletion",
+					      r->deletion == TP_DELETION_RETAIN ? "retain" : "delete"));
+	}
+	tp_clock_format_rfc3339(when, sizeof(when), tp_clock_now_ms());
+	v = json_pack("{s:s,s:s,s:s,s:I,s:n,s:n,s:o,s:o}", "revision", commit, "built_at", when,
+		      "trigger", trigger, "built_ms", (json_int_t)tp_clock_now_ms(), "outcome",
+		      "run", "resources", res, "plan", doc);
+	pthread_mutex_lock(&c->mu);
+	json_decref(c->last_plan);
+	c->last_plan = v;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* What became of the stashed plan: "applied", "partial", "failed", "planned", "refused",
+ * "no-changes", "stopped"; run is the engine's run id (0: none). */
+static void plan_outcome(ctl *c, const char *outcome, int64_t run)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->last_plan) {
+		json_object_set_new(c->last_plan, "outcome", json_string(outcome));
+		json_object_set_new(c->last_plan, "run", run ? json_integer(run) : json_null());
+	}
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -565,11 +695,13 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 	pthread_mutex_lock(&c->mu);
 	c->drifted = plan->drifted;
 	pthread_mutex_unlock(&c->mu);
+	stash_plan(c, plan, p, commit, trigger);
 	if (c->m)
 		tp_metrics_set(c->m, "tapestry_drifted_resources", "", (double)plan->drifted);
 	if (plan->errors.len) {
 		char *m = tp_strdup(plan->errors.items[0]);
 		record(c, st, commit, info.tree, "refused", m);
+		plan_outcome(c, "refused", 0);
 		tp_state_event_add(st, 0, NULL, "error", "plan-refused", m);
 		tp_log_error("%.12s refused: %s", commit, m);
 		free(m);
@@ -581,6 +713,7 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 				     c->cfg->suspend ? "suspended" : "plan-only", plan->add,
 				     plan->change, plan->destroy);
 		record(c, st, commit, info.tree, "planned", m);
+		plan_outcome(c, "planned", 0);
 		tp_state_event_add(st, 0, NULL, "info", "planned", m);
 		free(m);
 	} else if (tp_plan_has_changes(plan)) {
@@ -589,11 +722,13 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 		       rc == 0 ? "applied" : (strcmp(sum.result, "stopped") == 0 ? "stopped"
 										 : sum.result),
 		       rc == 0 ? NULL : tp_error_last());
+		plan_outcome(c, rc == 0 ? "applied" : sum.result, sum.run_id);
 		tp_log_info("%.12s: %s (%zu created, %zu updated, %zu replaced, %zu deleted, %zu "
 			    "failed)", commit, sum.result, sum.created, sum.updated, sum.replaced,
 			    sum.deleted, sum.failed);
 	} else {
 		record(c, st, commit, info.tree, "applied", NULL);
+		plan_outcome(c, "no-changes", 0);
 	}
 	if (rc == 0) {
 		pthread_mutex_lock(&c->mu);
@@ -708,7 +843,8 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 	tp_http_opts ho = {0};
 	char *mirror = NULL, *owner = NULL;
 	int64_t next_poll, next_drift, drift_ms;
-	bool locked = false;
+	tp_watchdog *wd = NULL;
+	bool locked = false, ready_sent = false;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -734,6 +870,13 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 	mirror = tp_sprintf("%s/mirror.git", cfg->state_dir);
 	if ((rc = tp_state_open(&st, c.db_path, TP_STATE_READWRITE)) < 0)
 		goto done;
+	{
+		/* what was applied before a restart, until this run applies something itself */
+		char *rev = NULL;
+		if (tp_state_revision_last_applied(&rev, st) == 0)
+			snprintf(c.applied, sizeof(c.applied), "%s", rev);
+		free(rev);
+	}
 	owner = tp_lock_owner("tapestry run");
 	if ((rc = tp_lock_take(st, owner, 120000)) < 0)
 		goto done;
@@ -760,15 +903,22 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 		goto done;
 	tp_log_info("tapestry run: following %s (branch %s, path \"%s\"), HTTP on %s port %d",
 		    cfg->repo_url, cfg->branch, cfg->path, cfg->listen, tp_http_port(http));
+	/* systemd's watchdog is pinged while the loop makes progress; one action can run for
+	 * most of an hour (a CloudFormation stack), so that is the stall bound */
+	wd = tp_watchdog_start(3600000);
 
 	next_poll = tp_clock_mono_ms();
 	next_drift = INT64_MAX;
 	while (!*stop) {
 		int64_t now = tp_clock_mono_ms();
 		bool woke, drift_due;
+		tp_watchdog_beat(wd);
 		if (reload && *reload) {
 			*reload = 0;
+			tp_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
+				   (long long)tp_clock_mono_ms() * 1000);
 			reload_config(&c);
+			tp_notify("READY=1");
 		}
 		pthread_mutex_lock(&c.mu);
 		woke = c.wake;
@@ -777,7 +927,21 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 		drift_due = now >= next_drift;
 		if (woke || now >= next_poll || drift_due) {
 			const char *trigger = woke ? "webhook" : drift_due ? "drift" : "poll";
+			tp_notifyf("STATUS=syncing (%s)", trigger);
 			sync_once(&c, src, st, trigger, drift_due);
+			tp_watchdog_beat(wd);
+			{
+				/* ready after the first sync whatever its result: a broken commit
+				 * must not fail the service, it is reported */
+				char line[160];
+				pthread_mutex_lock(&c.mu);
+				snprintf(line, sizeof(line), "STATUS=%.12s: %s",
+					 c.fetched[0] ? c.fetched : "-",
+					 c.last_result ? c.last_result : "?");
+				pthread_mutex_unlock(&c.mu);
+				tp_notifyf("%s%s", ready_sent ? "" : "READY=1\n", line);
+				ready_sent = true;
+			}
 			/* renew the lease every pass; lose it and we must stop writing */
 			if (tp_lock_take(st, owner, 120000) < 0) {
 				rc = tp_error_set(TP_ECONFLICT, "lost the state lock: %s",
@@ -812,8 +976,10 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 		}
 	}
 	rc = 0;
+	tp_notify("STOPPING=1");
 	tp_log_info("tapestry run: stopping");
 done:
+	tp_watchdog_stop(wd);
 	tp_http_stop(http);
 	if (locked)
 		tp_state_lock_release(st, owner);
@@ -827,6 +993,7 @@ done:
 	free(c.last_result);
 	free(c.last_error);
 	tp_strlist_free(&c.problems);
+	json_decref(c.last_plan);
 	tp_metrics_free(c.m);
 	pthread_mutex_destroy(&c.mu);
 	pthread_cond_destroy(&c.cv);

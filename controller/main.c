@@ -8,6 +8,8 @@
 #include <string.h>
 
 static const tp_command commands[] = {
+	{"init", tp_cmd_init, "start a pipeline repository (a skeleton, or the kickstart example)",
+	 "tapestry init DIR [--kickstart] [--name NAME] [--no-git]"},
 	{"validate", tp_cmd_validate, "check a pipeline directory and report every error",
 	 "tapestry validate [DIR] [--json]"},
 	{"plan", tp_cmd_plan, "show what applying the pipeline would change",

@@ -9,6 +9,8 @@ packages=(
   libgit2-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev
   libsqlite3-dev sqlite3 libcriterion-dev libexpat1-dev libmicrohttpd-dev
   clang
+  # the tests' own tools: real git repositories and git daemon, the deploy scripts' checks
+  jq curl shellcheck systemd
 )
 
 missing=()

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# test-only tools outside Debian's C toolchain: Chromium and playwright-core (npm) for the
+# dashboard's end-to-end test
+bash tests/dashboard/install.sh
 
 build=build-asan
 jobs=${JOBS:-$(nproc)}

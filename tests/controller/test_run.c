@@ -6,6 +6,8 @@
  * signed and new; the HTTP API, metrics and readiness answer; SIGTERM stops it cleanly.
  */
 #include <criterion/criterion.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@ static char *tmp, *origin, *out, *statedir, *logpath, *base_url;
 static int port;
 static pid_t ctl_pid = -1;
 static const char *extra_env; /* one more "NAME=value" for the controller, or NULL */
+static const char *extra_config; /* more controller.yaml lines, or NULL */
 
 static void setup(void)
 {
@@ -43,6 +46,7 @@ static void setup(void)
 static void teardown(void)
 {
 	extra_env = NULL;
+	extra_config = NULL;
 	ts_stop_pid(ctl_pid);
 	ctl_pid = -1;
 	ts_rmtree(tmp);
@@ -84,8 +88,8 @@ static void start(const char *poll, const char *url)
 	char *text = tp_sprintf("repository: {url: \"%s\", branch: main, path: pipe}\n"
 				"state_dir: %s\nlisten: \"127.0.0.1:%d\"\npoll_interval: %s\n"
 				"drift_interval: 1h\n"
-				"webhooks: {github_secret: \"${secret:env:HOOK_SECRET}\"}\n",
-				repo, statedir, port, poll);
+				"webhooks: {github_secret: \"${secret:env:HOOK_SECRET}\"}\n%s",
+				repo, statedir, port, poll, extra_config ? extra_config : "");
 	const char *args[] = {"run", "--config", cfg, NULL};
 	const char *env[] = {"HOOK_SECRET=" SECRET, extra_env, NULL};
 	FILE *f = fopen(cfg, "w");
@@ -370,11 +374,21 @@ Test(run, signed_webhooks_sync_within_a_second_others_do_nothing)
 	cr_assert_eq(status_int("syncs"), syncs, "an unsigned webhook triggered a sync");
 	expect_out("a.txt", "one");
 
-	/* signed: applied within a second */
+	/* signed: a sync starts within a second (it has fetched the new commit), and applies */
 	t0 = tp_clock_mono_ms();
 	cr_assert_eq(post_hook(body, "d-2", SECRET), 202);
 	c = head();
-	wait_for("commit", c, 1000);
+	for (;;) {
+		char *fetched = status_str("revision.fetched");
+		bool seen = fetched && strcmp(fetched, c) == 0;
+		free(fetched);
+		if (seen)
+			break;
+		cr_assert_lt(tp_clock_mono_ms() - t0, 1000, "no sync within 1 s of the webhook");
+		usleep(20000);
+	}
+	cr_log_info("webhook to sync: %lld ms", (long long)(tp_clock_mono_ms() - t0));
+	wait_for("commit", c, 10000);
 	free(c);
 	cr_log_info("webhook to applied: %lld ms", (long long)(tp_clock_mono_ms() - t0));
 	expect_out("a.txt", "hooked");
@@ -492,4 +506,91 @@ Test(run, a_flaky_target_converges_and_the_metrics_count_the_retries)
 		  "%s", r.body);
 	ts_http_result_free(&r);
 	free(url);
+}
+
+/* ---------------------------------------------------------------- commit statuses */
+
+/* A stand-in for GitHub's statuses endpoint: records what it was sent. */
+static pthread_mutex_t gh_mu = PTHREAD_MUTEX_INITIALIZER;
+static tp_strlist gh_seen; /* "METHOD PATH AUTH BODY" */
+
+static enum MHD_Result gh_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **state)
+{
+	tp_buf *body = *state;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	const char *auth;
+	(void)cls;
+	(void)version;
+	if (!body) {
+		body = tp_calloc(1, sizeof(*body));
+		tp_buf_init(body, 1 << 20);
+		*state = body;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		tp_buf_put(body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	pthread_mutex_lock(&gh_mu);
+	tp_strlist_push_owned(&gh_seen, tp_sprintf("%s %s %s %s", method, url, auth ? auth : "-",
+						   tp_buf_cstr(body)));
+	pthread_mutex_unlock(&gh_mu);
+	tp_buf_free(body);
+	free(body);
+	*state = NULL;
+	r = MHD_create_response_from_buffer(2, (void *)(uintptr_t)"{}", MHD_RESPMEM_PERSISTENT);
+	ret = MHD_queue_response(conn, 201, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+Test(run, posts_each_sync_result_as_a_commit_status)
+{
+	int gh_port = ts_free_port();
+	struct MHD_Daemon *gh = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD,
+						 (uint16_t)gh_port, NULL, NULL, gh_answer, NULL,
+						 MHD_OPTION_END);
+	char *cfg, *c, *want;
+	bool found = false;
+	const char *env = "GH_STATUS_TOKEN=ghs_status_token_for_tests";
+	cr_assert_not_null(gh);
+	cfg = tp_sprintf("commit_status: {repository: rainshield/pipeline, token: "
+			 "\"${secret:env:GH_STATUS_TOKEN}\", api_url: \"http://127.0.0.1:%d\"}\n",
+			 gh_port);
+	extra_config = cfg;
+	extra_env = env;
+	write_pipeline(TWO);
+	commit("first");
+	start("200ms", NULL);
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 20000);
+	want = tp_sprintf("POST /repos/rainshield/pipeline/statuses/%s", c);
+	for (int i = 0; i < 100 && !found; i++) {
+		pthread_mutex_lock(&gh_mu);
+		for (size_t k = 0; k < gh_seen.len; k++)
+			if (strncmp(gh_seen.items[k], want, strlen(want)) == 0) {
+				found = true;
+				cr_assert(strstr(gh_seen.items[k], "ghs_status_token_for_tests"),
+					  "no token: %s", gh_seen.items[k]);
+				cr_assert(strstr(gh_seen.items[k], "\"state\":\"success\""), "%s",
+					  gh_seen.items[k]);
+			}
+		pthread_mutex_unlock(&gh_mu);
+		if (!found)
+			usleep(50000);
+	}
+	cr_assert(found, "no commit status was posted for %s", c);
+	ts_stop_pid(ctl_pid);
+	ctl_pid = -1;
+	MHD_stop_daemon(gh);
+	tp_strlist_free(&gh_seen);
+	free(want);
+	free(c);
+	free(cfg);
 }
