@@ -119,7 +119,8 @@ static int resolve_secrets(json_t **out, const json_t *spec, const char *path,
 		const char *s = json_string_value(spec);
 		char *v = NULL;
 		if (!strstr(s, "${secret:")) {
-			*out = json_incref((json_t *)(uintptr_t)spec);
+			/* a copy: the result is wiped after use, and must not wipe the input */
+			*out = json_stringn(s, json_string_length(spec));
 			return 0;
 		}
 		if ((rc = substitute_secrets(&v, s)) < 0)
@@ -467,6 +468,7 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	op.spec = sent;
 	op.applied = sr ? sr->applied : NULL;
 	op.outputs = sr ? sr->outputs : NULL;
+	op.secret_hashes = sr ? sr->secret_hashes : NULL;
 	op.sensitive = &sens;
 	op.token = token;
 	op.marker = marker;
@@ -1041,6 +1043,7 @@ static int recover_creating(engine *e, const tp_engine_opts *o)
 		char *marker, *why = NULL;
 		tp_op op = {0};
 		tp_op_result res = {0};
+		int arc;
 		if (!sr->status || strcmp(sr->status, TP_STATUS_CREATING) != 0)
 			continue;
 		marker = marker_for(o->pipeline, sr->address);
@@ -1053,7 +1056,7 @@ static int recover_creating(engine *e, const tp_engine_opts *o)
 		if (!k || !ps || !k->adopt || slot_open(e, ps) < 0) {
 			why = tp_sprintf("unfinished create of %s cannot be checked now; left for the "
 					 "next run", sr->address);
-		} else if (k->adopt(ps->session, &op, &res) == 0) {
+		} else if ((arc = k->adopt(ps->session, &op, &res)) == 0) {
 			free(sr->provider_id);
 			sr->provider_id = res.provider_id;
 			res.provider_id = NULL;
@@ -1064,10 +1067,14 @@ static int recover_creating(engine *e, const tp_engine_opts *o)
 			rc = tp_state_resource_put(o->state, sr);
 			why = tp_sprintf("unfinished create of %s: the object exists and was adopted",
 					 sr->address);
-		} else {
+		} else if (arc == TP_ENOTFOUND) {
 			rc = tp_state_resource_delete(o->state, sr->address);
 			why = tp_sprintf("unfinished create of %s: no object was created; the next "
 					 "plan creates it", sr->address);
+		} else {
+			/* the provider could not tell (outage): keep the row and ask again later */
+			why = tp_sprintf("unfinished create of %s cannot be checked now (%s); left for "
+					 "the next run", sr->address, tp_error_last());
 		}
 		tp_state_event_add(o->state, 0, sr->address, "warn", "recovered", why);
 		tp_log(TP_LOG_WARN, sr->address, NULL, "%s", why);

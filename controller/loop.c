@@ -11,6 +11,7 @@
  */
 #include "controller.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ typedef struct {
 	volatile int *stop;
 	tp_strlist problems;     /* diagnostics of the last invalid revision */
 	json_t *last_plan;       /* GET /api/plan: the last plan built, or NULL */
+	int64_t started_ms;
 } ctl;
 
 static const double duration_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -274,6 +276,15 @@ static json_t *status_json(ctl *c)
 		      "last_sync", "at", when[0] ? when : NULL, "result", c->last_result, "error",
 		      c->last_error,
 		      "drifted", (json_int_t)c->drifted, "syncs", (json_int_t)c->syncs);
+	{
+		char started[40];
+		tp_clock_format_rfc3339(started, sizeof(started), c->started_ms);
+		json_object_set_new(o, "version", json_string(TAPESTRY_VERSION));
+		json_object_set_new(o, "started_at", json_string(started));
+		json_object_set_new(o, "poll_interval_ms", json_integer(c->cfg->poll_ms));
+		json_object_set_new(o, "drift_interval_ms",
+				    json_integer(c->cfg->drift_ms > 0 ? c->cfg->drift_ms : 600000));
+	}
 	if (c->problems.len) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < c->problems.len; i++)
@@ -293,7 +304,7 @@ static int query_int(const char *query, const char *key, int def)
 	return atoi(p + strlen(key) + 1);
 }
 
-/* Value of key in a query string into out (no percent-decoding beyond %2F). */
+/* Value of key in a query string into out, percent-decoded. */
 static bool query_str(const char *query, const char *key, char *out, size_t n)
 {
 	const char *p = query ? strstr(query, key) : NULL;
@@ -303,11 +314,14 @@ static bool query_str(const char *query, const char *key, char *out, size_t n)
 	p += strlen(key) + 1;
 	len = strcspn(p, "&");
 	for (size_t i = 0; i < len && j + 1 < n; i++) {
-		if (p[i] == '%' && i + 2 < len && strncasecmp(p + i + 1, "2F", 2) == 0) {
-			out[j++] = '/';
+		if (p[i] == '%' && i + 2 < len && isxdigit((unsigned char)p[i + 1]) &&
+		    isxdigit((unsigned char)p[i + 2])) {
+			char hex[3] = {p[i + 1], p[i + 2], 0};
+			char ch = (char)strtol(hex, NULL, 16);
+			out[j++] = ch ? ch : '?';
 			i += 2;
 		} else {
-			out[j++] = p[i];
+			out[j++] = p[i] == '+' ? ' ' : p[i];
 		}
 	}
 	out[j] = '\0';
@@ -325,12 +339,33 @@ static void respond_json(tp_http_response *resp, int status, json_t *v)
 	json_decref(v);
 }
 
-static json_t *resources_json(tp_state *st)
+/* The drift the last plan found, by address: {address: [{path, applied, live, sensitive}]} */
+static json_t *drift_by_address(ctl *c)
+{
+	json_t *out = json_object(), *list;
+	size_t i;
+	json_t *e;
+	pthread_mutex_lock(&c->mu);
+	list = c->last_plan ? tp_json_path_get(c->last_plan, "plan.resource_changes") : NULL;
+	json_array_foreach(list, i, e) {
+		json_t *d = json_object_get(e, "drift");
+		const char *a = tp_json_get_str(e, "address");
+		if (a && json_array_size(d))
+			json_object_set_new(out, a, json_deep_copy(d));
+	}
+	pthread_mutex_unlock(&c->mu);
+	return out;
+}
+
+static json_t *resources_json(ctl *c, tp_state *st)
 {
 	tp_state_resources l = {0};
 	json_t *a = json_array();
-	if (tp_state_resources_list(&l, st) < 0)
+	json_t *drift = drift_by_address(c);
+	if (tp_state_resources_list(&l, st) < 0) {
+		json_decref(drift);
 		return a;
+	}
 	for (size_t i = 0; i < l.len; i++) {
 		const tp_state_resource *r = &l.items[i];
 		const tp_kind *k = tp_registry_kind(r->kind);
@@ -348,8 +383,12 @@ static json_t *resources_json(tp_state *st)
 			json_object_set(o, "lifecycle", r->lifecycle);
 		json_object_set_new(o, "revision", r->revision ? json_string(r->revision)
 							       : json_null());
+		json_object_set(o, "drift", json_object_get(drift, r->address)
+						    ? json_object_get(drift, r->address)
+						    : json_array());
 		json_array_append_new(a, o);
 	}
+	json_decref(drift);
 	tp_state_resources_free(&l);
 	return a;
 }
@@ -376,6 +415,51 @@ static void update_resource_gauges(ctl *c, tp_state *st)
 		tp_metrics_set(c->m, "tapestry_resources", k, (double)json_integer_value(v));
 	json_decref(counts);
 	tp_state_resources_free(&l);
+}
+
+/* Whether a comma-separated list holds item. */
+static bool list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, item, n) == 0)
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* Per-provider API health from the metrics: calls by outcome, retries, error rate. */
+static json_t *providers_json(ctl *c)
+{
+	static const char *const codes[] = {"ok", "throttled", "transient", "error"};
+	const tp_provider *const *provs = tp_registry_providers();
+	json_t *out = json_array();
+	for (size_t i = 0; provs[i]; i++) {
+		json_t *req = json_object();
+		double total = 0, failed = 0, retries;
+		char lbl[160];
+		for (size_t k = 0; k < 4; k++) {
+			double v;
+			snprintf(lbl, sizeof(lbl), "provider=\"%s\",code=\"%s\"", provs[i]->name,
+				 codes[k]);
+			v = tp_metrics_get(c->m, "tapestry_api_requests_total", lbl);
+			json_object_set_new(req, codes[k], json_integer((json_int_t)v));
+			total += v;
+			if (k)
+				failed += v;
+		}
+		snprintf(lbl, sizeof(lbl), "provider=\"%s\"", provs[i]->name);
+		retries = tp_metrics_get(c->m, "tapestry_retries_total", lbl);
+		json_array_append_new(out, json_pack("{s:s,s:o,s:I,s:f}", "provider", provs[i]->name,
+						     "requests", req, "retries",
+						     (json_int_t)retries, "error_rate",
+						     total > 0 ? failed / total : 0.0));
+	}
+	return out;
 }
 
 static void on_get(void *ctx, const char *path, const char *query, tp_http_response *resp)
@@ -437,13 +521,44 @@ static void on_get(void *ctx, const char *path, const char *query, tp_http_respo
 		tp_buf_puts(&resp->body, "{\"error\":\"not found\"}\n");
 		return;
 	}
+	if (strcmp(path, "/api/logs") == 0) {
+		char address[256], run[64], level[16];
+		int limit = query_int(query, "limit", 200);
+		tp_log_level min = TP_LOG_DEBUG;
+		bool by_addr = query_str(query, "address", address, sizeof(address));
+		bool by_run = query_str(query, "run", run, sizeof(run));
+		if (query_str(query, "level", level, sizeof(level)))
+			min = strcmp(level, "error") == 0  ? TP_LOG_ERROR
+			      : strcmp(level, "warn") == 0 ? TP_LOG_WARN
+			      : strcmp(level, "info") == 0 ? TP_LOG_INFO
+							   : TP_LOG_DEBUG;
+		if (limit < 1 || limit > 2000)
+			limit = 200;
+		respond_json(resp, 200, tp_log_recent(by_addr ? address : NULL, by_run ? run : NULL,
+						      min, limit));
+		return;
+	}
+	if (strcmp(path, "/api/providers") == 0) {
+		respond_json(resp, 200, providers_json(c));
+		return;
+	}
 	/* the state database: one read-only handle per request (handles are per thread) */
 	if (tp_state_open(&st, c->db_path, TP_STATE_READONLY) < 0) {
 		respond_json(resp, 503, json_pack("{s:s}", "error", "no state yet"));
 		return;
 	}
 	if (strcmp(path, "/api/resources") == 0) {
-		respond_json(resp, 200, resources_json(st));
+		respond_json(resp, 200, resources_json(c, st));
+	} else if (strncmp(path, "/api/runs/", 10) == 0) {
+		char *end = NULL;
+		long long id = strtoll(path + 10, &end, 10);
+		json_t *run = NULL;
+		int rc = *end == '\0' && id > 0 ? tp_state_run_get(&run, st, id) : TP_ENOTFOUND;
+		if (rc == 0)
+			respond_json(resp, 200, run);
+		else
+			respond_json(resp, rc == TP_ENOTFOUND ? 404 : 500,
+				     json_pack("{s:s}", "error", tp_error_last()));
 	} else if (strcmp(path, "/api/runs") == 0) {
 		json_t *runs = NULL;
 		int limit = query_int(query, "limit", 50);
@@ -460,8 +575,26 @@ static void on_get(void *ctx, const char *path, const char *query, tp_http_respo
 		bool filter = query_str(query, "address", address, sizeof(address));
 		if (limit < 1 || limit > 1000)
 			limit = 100;
-		if (tp_state_events_list(&events, st, filter ? address : NULL, limit) == 0)
+		char types[256];
+		bool by_type = query_str(query, "type", types, sizeof(types));
+		/* with a type filter, read further back so the limit applies after filtering */
+		if (tp_state_events_list(&events, st, filter ? address : NULL,
+					 by_type ? 1000 : limit) == 0) {
+			if (by_type) {
+				json_t *kept = json_array();
+				size_t i;
+				json_t *ev;
+				json_array_foreach(events, i, ev) {
+					const char *t = tp_json_get_str(ev, "type");
+					if (t && list_has(types, t) &&
+					    json_array_size(kept) < (size_t)limit)
+						json_array_append(kept, ev);
+				}
+				json_decref(events);
+				events = kept;
+			}
 			respond_json(resp, 200, events);
+		}
 		else
 			respond_json(resp, 500, json_pack("{s:s}", "error", tp_error_last()));
 	} else {
@@ -723,6 +856,17 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 										 : sum.result),
 		       rc == 0 ? NULL : tp_error_last());
 		plan_outcome(c, rc == 0 ? "applied" : sum.result, sum.run_id);
+		if (sum.run_id) {
+			json_t *pj = NULL;
+			pthread_mutex_lock(&c->mu);
+			if (c->last_plan)
+				pj = json_incref(json_object_get(c->last_plan, "plan"));
+			pthread_mutex_unlock(&c->mu);
+			if (pj && tp_state_run_set_plan(st, sum.run_id, pj) < 0)
+				tp_log_warn("run %lld: cannot store its plan: %s",
+					    (long long)sum.run_id, tp_error_last());
+			json_decref(pj);
+		}
 		tp_log_info("%.12s: %s (%zu created, %zu updated, %zu replaced, %zu deleted, %zu "
 			    "failed)", commit, sum.result, sum.created, sum.updated, sum.replaced,
 			    sum.deleted, sum.failed);
@@ -855,6 +999,8 @@ int tp_controller_run(tp_controller_config *cfg, const char *config_path, volati
 	pthread_cond_init(&c.cv, NULL);
 	c.m = tp_metrics_new();
 	describe_metrics(c.m);
+	c.started_ms = tp_clock_now_ms();
+	tp_log_keep(2000);
 
 	if (!cfg->repo_url) {
 		rc = tp_error_set(TP_EINVALID, "no repository: set repository.url in the "
@@ -995,6 +1141,7 @@ done:
 	tp_strlist_free(&c.problems);
 	json_decref(c.last_plan);
 	tp_metrics_free(c.m);
+	tp_log_keep(0);
 	pthread_mutex_destroy(&c.mu);
 	pthread_cond_destroy(&c.cv);
 	return rc;

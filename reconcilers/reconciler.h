@@ -159,6 +159,8 @@ typedef struct tp_op {
 	const json_t *applied;    /* last applied spec (secret references as text), or NULL */
 	const json_t *outputs;    /* recorded outputs, or NULL */
 	const tp_strlist *sensitive; /* spec paths holding secrets */
+	const json_t *secret_hashes; /* recorded {path: keyed hash} of the secrets last applied, or
+					NULL: an update can send only the secrets that changed */
 	const char *token;        /* idempotency token of this journaled call */
 	const char *marker;       /* ownership marker, "tapestry:<pipeline>:<address>" */
 	const uint8_t *fingerprint_key; /* 32-byte installation key for tp_op_fingerprint */

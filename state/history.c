@@ -238,6 +238,100 @@ done:
 	return rc;
 }
 
+int tp_state_run_set_plan(tp_state *s, int64_t id, const json_t *plan)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, brc = SQLITE_OK;
+	rc = tp_state_prepare(&st, s, "UPDATE runs SET plan = ?1 WHERE id = ?2");
+	if (rc < 0)
+		goto done;
+	tp_state_bind_json(&brc, st, 1, plan);
+	tp_state_bind_i64(&brc, st, 2, id);
+	if (brc == SQLITE_OK)
+		brc = sqlite3_step(st);
+	if (brc != SQLITE_DONE) {
+		rc = tp_state_fail(s, brc, "store the plan of run %lld", (long long)id);
+		goto done;
+	}
+	if (sqlite3_changes(s->db) == 0)
+		rc = tp_error_set(TP_ENOTFOUND, "state database %s: no run %lld", s->path,
+				  (long long)id);
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tp_state_run_get(json_t **out, tp_state *s, int64_t id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *run = NULL, *plan = NULL, *counts = NULL, *journal = NULL;
+	int rc, src, brc = SQLITE_OK;
+
+	*out = NULL;
+	rc = tp_state_prepare(&st, s,
+			      "SELECT id, revision, triggered_by, started_ms, ended_ms, result, "
+			      "counts, plan FROM runs WHERE id = ?1");
+	if (rc < 0)
+		goto done;
+	tp_state_bind_i64(&brc, st, 1, id);
+	src = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+	if (src == SQLITE_DONE) {
+		rc = tp_error_set(TP_ENOTFOUND, "state database %s: no run %lld", s->path,
+				  (long long)id);
+		goto done;
+	}
+	if (src != SQLITE_ROW) {
+		rc = tp_state_fail(s, src, "read run %lld", (long long)id);
+		goto done;
+	}
+	if ((rc = tp_state_column_json(&counts, s, st, 6, "run counts")) < 0 ||
+	    (rc = tp_state_column_json(&plan, s, st, 7, "run plan")) < 0)
+		goto done;
+	run = json_pack("{s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "id",
+			(json_int_t)sqlite3_column_int64(st, 0), "revision",
+			column_str_or_null(st, 1), "trigger", column_str_or_null(st, 2),
+			"started_ms", (json_int_t)sqlite3_column_int64(st, 3), "ended_ms",
+			column_int_or_null(st, 4), "result", column_str_or_null(st, 5), "counts",
+			counts ? counts : json_null());
+	counts = NULL;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = tp_state_prepare(&st, s,
+			      "SELECT id, address, action, status, attempts, error, started_ms, "
+			      "ended_ms FROM journal WHERE run_id = ?1 ORDER BY id");
+	if (rc < 0)
+		goto done;
+	brc = SQLITE_OK;
+	tp_state_bind_i64(&brc, st, 1, id);
+	journal = json_array();
+	while (brc == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(
+			journal,
+			json_pack("{s:I,s:o,s:o,s:o,s:I,s:o,s:I,s:o}", "id",
+				  (json_int_t)sqlite3_column_int64(st, 0), "address",
+				  column_str_or_null(st, 1), "action", column_str_or_null(st, 2),
+				  "status", column_str_or_null(st, 3), "attempts",
+				  (json_int_t)sqlite3_column_int64(st, 4), "error",
+				  column_str_or_null(st, 5), "started_ms",
+				  (json_int_t)sqlite3_column_int64(st, 6), "ended_ms",
+				  column_int_or_null(st, 7)));
+	if (brc != SQLITE_OK || src != SQLITE_DONE) {
+		rc = tp_state_fail(s, brc != SQLITE_OK ? brc : src, "read the journal of run %lld",
+				   (long long)id);
+		goto done;
+	}
+	*out = json_pack("{s:o,s:o,s:o}", "run", run, "plan", plan ? plan : json_null(),
+			 "journal", journal);
+	run = plan = journal = NULL;
+done:
+	sqlite3_finalize(st);
+	json_decref(run);
+	json_decref(plan);
+	json_decref(counts);
+	json_decref(journal);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- journal */
 
 void tp_journal_entry_clear(tp_journal_entry *e)

@@ -24,7 +24,7 @@
 
 #include "../util/util.h"
 
-#define TP_STATE_SCHEMA_VERSION 1
+#define TP_STATE_SCHEMA_VERSION 2
 #define TP_STATE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer, then TP_ECONFLICT */
 
 typedef struct tp_state tp_state;
@@ -134,6 +134,13 @@ int tp_state_run_end(tp_state *s, int64_t id, const char *result, const json_t *
  *   {"id": int, "revision": str|null, "trigger": str, "started_ms": int (ms since the epoch),
  *    "ended_ms": int|null (null while running), "result": str|null, "counts": object|null} */
 int tp_state_runs_list(json_t **out, tp_state *s, int limit);
+
+/* Stores the plan a run carried out (plan JSON format 1.0, already redacted). */
+int tp_state_run_set_plan(tp_state *s, int64_t id, const json_t *plan);
+/* One run with its plan and journal: {"run": {as in tp_state_runs_list}, "plan": obj|null,
+ * "journal": [{"id","address","action","status","attempts","error","started_ms",
+ * "ended_ms"}]}. TP_ENOTFOUND when there is no such run. */
+int tp_state_run_get(json_t **out, tp_state *s, int64_t id);
 
 /* ---------------------------------------------------------------- journal */
 

@@ -136,8 +136,14 @@ static const char migration_1[] =
 	"PRAGMA application_id = 1414550356;" /* 'TPST', for file(1) and friends */
 	"PRAGMA user_version = 1;";
 
+/* 2: the plan each run carried out, for the status API and the dashboard */
+static const char migration_2[] =
+	"ALTER TABLE runs ADD COLUMN plan TEXT;"
+	"PRAGMA user_version = 2;";
+
 static const migration migrations[] = {
 	{1, migration_1},
+	{2, migration_2},
 };
 /* clang-format on */
 

@@ -170,6 +170,13 @@ void tp_log(tp_log_level level, const char *resource, const char *run, const cha
 #define tp_log_warn(...) tp_log(TP_LOG_WARN, NULL, NULL, __VA_ARGS__)
 #define tp_log_error(...) tp_log(TP_LOG_ERROR, NULL, NULL, __VA_ARGS__)
 
+/* Keeps the last `capacity` log lines in memory as well (0 turns it off), for the status API
+ * and the dashboard. */
+void tp_log_keep(size_t capacity);
+/* The kept lines, newest first, filtered by resource and run (NULL: any) and minimum level:
+ * [{"ts_ms","ts","level","msg","resource","run"}]. */
+json_t *tp_log_recent(const char *resource, const char *run, tp_log_level min, int limit);
+
 /* Appends s to b as a JSON string literal (with quotes and escapes). */
 int tp_buf_put_json_string(tp_buf *b, const char *s);
 

@@ -5,9 +5,11 @@
  * schedule. This file is the declarative half: the spec schemas (mirroring the public API's
  * SourceCreateRequest, DestinationCreateRequest and ConnectionCreateRequest/PatchRequest in
  * reference/airbyte/public-api.openapi.yaml, in snake_case), their semantic checks, and the
- * normalisation that makes what Airbyte returns comparable with what Git says.
+ * normalisation that makes what Airbyte returns comparable with what Git says. The runtime
+ * half (the public API client, the session and each kind's slots) is in client.c, session.c,
+ * wire.c, actors.c and connections.c, behind airbyte_int.h.
  */
-#include "../reconciler.h"
+#include "airbyte_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -200,6 +202,11 @@ static const tp_kind kind_source = {
 	.outputs = actor_outputs,
 	.check = source_check,
 	.normalise = source_normalise,
+	.observe = tp_ab_source_observe,
+	.create = tp_ab_source_create,
+	.update = tp_ab_source_update,
+	.remove = tp_ab_source_remove,
+	.adopt = tp_ab_source_adopt,
 };
 
 static const tp_kind kind_destination = {
@@ -210,6 +217,11 @@ static const tp_kind kind_destination = {
 	.outputs = actor_outputs,
 	.check = destination_check,
 	.normalise = destination_normalise,
+	.observe = tp_ab_destination_observe,
+	.create = tp_ab_destination_create,
+	.update = tp_ab_destination_update,
+	.remove = tp_ab_destination_remove,
+	.adopt = tp_ab_destination_adopt,
 };
 
 /* ---------------------------------------------------------------- connections */
@@ -527,6 +539,11 @@ static const tp_kind kind_connection = {
 	.outputs = connection_outputs,
 	.check = connection_check,
 	.normalise = connection_normalise,
+	.observe = tp_ab_connection_observe,
+	.create = tp_ab_connection_create,
+	.update = tp_ab_connection_update,
+	.remove = tp_ab_connection_remove,
+	.adopt = tp_ab_connection_adopt,
 };
 
 /* ---------------------------------------------------------------- provider */
@@ -554,4 +571,7 @@ const tp_provider tp_provider_airbyte = {
 	.config = config_fields,
 	.needs_config = true,
 	.kinds = kinds,
+	.open = tp_ab_open,
+	.close = tp_ab_close,
+	.max_concurrency = 4,
 };

@@ -2,12 +2,14 @@
  * The aws provider's schemas: `aws.stack` (a CloudFormation stack built from a template in the
  * pipeline repository: the hosts Airbyte and Grouparoo run on, the landing bucket) and
  * `aws.ssm_parameter` (a Parameter Store entry, typically a setting those hosts read at boot).
- * This is the declarative half of the provider: the field schemas the spec loader enforces,
- * the semantic checks it runs after them, and the normalisation the diff applies before
- * comparing. The API code (SigV4, CloudFormation Query, SSM JSON 1.1) sits beside it. Limits
+ * This is the declarative half of the provider and its entry point: the field schemas the
+ * spec loader enforces, the semantic checks it runs after them, the normalisation the diff
+ * applies before comparing, and the provider vtable that opens a session (query.c) and
+ * wires the runtime slots (cloudformation.c, ssm.c) and ${secret:ssm:...}. The API code
+ * (sigv4.c, credentials.c, xml.c, query.c) sits beside it; aws_int.h is the map. Limits
  * follow the service models in reference/aws/models.
  */
-#include "../reconciler.h"
+#include "aws_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +237,11 @@ static const tp_kind kind_stack = {
 	.outputs = stack_outputs,
 	.check = stack_check,
 	.normalise = stack_normalise,
+	.observe = tp_aws_stack_observe,
+	.create = tp_aws_stack_create,
+	.update = tp_aws_stack_update,
+	.remove = tp_aws_stack_remove,
+	.adopt = tp_aws_stack_adopt,
 };
 
 /* ---------------------------------------------------------------- aws.ssm_parameter */
@@ -398,6 +405,11 @@ static const tp_kind kind_ssm_parameter = {
 	.outputs = ssm_outputs,
 	.check = ssm_check,
 	.normalise = ssm_normalise,
+	.observe = tp_aws_ssm_observe,
+	.create = tp_aws_ssm_create,
+	.update = tp_aws_ssm_update,
+	.remove = tp_aws_ssm_remove,
+	.adopt = tp_aws_ssm_adopt,
 };
 
 /* ---------------------------------------------------------------- provider */
@@ -419,9 +431,38 @@ static const tp_field config_fields[] = {
 
 static const tp_kind *const kinds[] = {&kind_stack, &kind_ssm_parameter, NULL};
 
+/* One session per engine run: region, endpoint override, credentials chain, retry quota. */
+static int aws_open(void **out, const tp_provider_env *env)
+{
+	tp_aws_cred_options co = {0};
+	tp_aws_session *s = NULL;
+	int rc;
+
+	*out = NULL;
+	co.profile = tp_json_get_str(env->config, "profile");
+	co.role_arn = tp_json_get_str(env->config, "role_arn");
+	rc = tp_aws_session_new(&s, tp_json_get_str(env->config, "region"), env->endpoint,
+				env->pipeline, &co);
+	if (rc < 0)
+		return rc;
+	s->metrics = env->metrics;
+	*out = s;
+	return 0;
+}
+
+static void aws_close(void *session)
+{
+	tp_aws_session_free(session);
+}
+
 const tp_provider tp_provider_aws = {
 	.name = "aws",
 	.config = config_fields,
 	.needs_config = true,
 	.kinds = kinds,
+	.open = aws_open,
+	.close = aws_close,
+	.max_concurrency = 4,
+	.secret_scheme = "ssm",
+	.resolve_secret = tp_aws_ssm_resolve_secret,
 };

@@ -5,9 +5,10 @@
  * fields read from a source), groups (records matching rules) and destinations (where records
  * are exported). This file is the declarative half: the spec schemas in snake_case (the API
  * under /api/v1 speaks camelCase: modelId, isArray, matchType, syncMode, ...), their semantic
- * checks, and the normalisation that makes Grouparoo's answers comparable with Git.
+ * checks, and the normalisation that makes Grouparoo's answers comparable with Git. The
+ * runtime slots it wires in live in client.c, runtime.c, source.c and destination.c.
  */
-#include "../reconciler.h"
+#include "grouparoo_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -191,6 +192,11 @@ static const tp_kind kind_model = {
 	.doc = "a Grouparoo model: the kind of record (people, accounts, ...) synced out",
 	.fields = model_fields,
 	.outputs = id_outputs,
+	.observe = tp_gr_model_observe,
+	.create = tp_gr_model_create,
+	.update = tp_gr_model_update,
+	.remove = tp_gr_model_remove,
+	.adopt = tp_gr_model_adopt,
 };
 
 /* ---------------------------------------------------------------- app */
@@ -230,6 +236,11 @@ static const tp_kind kind_app = {
 	.outputs = id_outputs,
 	.check = app_check,
 	.normalise = app_normalise,
+	.observe = tp_gr_app_observe,
+	.create = tp_gr_app_create,
+	.update = tp_gr_app_update,
+	.remove = tp_gr_app_remove,
+	.adopt = tp_gr_app_adopt,
 };
 
 /* ---------------------------------------------------------------- source */
@@ -359,6 +370,11 @@ static const tp_kind kind_source = {
 	.outputs = id_outputs,
 	.check = source_check,
 	.normalise = source_normalise,
+	.observe = tp_gr_source_observe,
+	.create = tp_gr_source_create,
+	.update = tp_gr_source_update,
+	.remove = tp_gr_source_remove,
+	.adopt = tp_gr_source_adopt,
 };
 
 /* ---------------------------------------------------------------- property */
@@ -417,6 +433,11 @@ static const tp_kind kind_property = {
 	.outputs = property_outputs,
 	.check = property_check,
 	.normalise = property_normalise,
+	.observe = tp_gr_property_observe,
+	.create = tp_gr_property_create,
+	.update = tp_gr_property_update,
+	.remove = tp_gr_property_remove,
+	.adopt = tp_gr_property_adopt,
 };
 
 /* ---------------------------------------------------------------- group */
@@ -432,6 +453,16 @@ static const char *const relative_units[] = {"days", "weeks", "months", "quarter
 					     NULL};
 static const char *const relative_directions[] = {"add", "subtract", NULL};
 static const char *const match_types[] = {"all", "any", NULL};
+static const char *const delete_modes[] = {"wait", "force", NULL};
+
+/* Grouparoo deletes groups and destinations in the background; how Tapestry deletes one is
+ * part of its spec, so a plan that destroys it shows which. */
+#define DELETE_MODE_FIELD(what)                                                                \
+	{.name = "delete_mode", .type = TP_TYPE_STRING, .def = "\"wait\"",                    \
+	 .enums = delete_modes,                                                                 \
+	 .doc = "how Tapestry deletes the " what ": wait (Grouparoo's workers finish pending "  \
+		"work, then remove it; Tapestry waits up to providers.grouparoo.delete_timeout) " \
+		"or force (removed at once with Grouparoo's force option, pending work dropped)"}
 
 static const tp_field rule_fields[] = {
 	{.name = "key", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED,
@@ -511,6 +542,7 @@ static const tp_field group_fields[] = {
 	 .doc = "a record is a member when all rules match, or when any does"},
 	{.name = "rules", .type = TP_TYPE_LIST, .items = &rule_item,
 	 .doc = "membership rules, at most 10"},
+	DELETE_MODE_FIELD("group"),
 	{0},
 };
 
@@ -578,6 +610,11 @@ static const tp_kind kind_group = {
 	.outputs = id_outputs,
 	.check = group_check,
 	.normalise = group_normalise,
+	.observe = tp_gr_group_observe,
+	.create = tp_gr_group_create,
+	.update = tp_gr_group_update,
+	.remove = tp_gr_group_remove,
+	.adopt = tp_gr_group_adopt,
 };
 
 /* ---------------------------------------------------------------- destination */
@@ -622,6 +659,7 @@ static const tp_field destination_fields[] = {
 	{.name = "destination_group_memberships", .type = TP_TYPE_LIST, .flags = TP_F_UNORDERED,
 	 .items = &membership_item,
 	 .doc = "groups exported as lists or tags: [{group: ${...}, remote_key: \"VIPs\"}]"},
+	DELETE_MODE_FIELD("destination"),
 	{0},
 };
 
@@ -681,6 +719,11 @@ static const tp_kind kind_destination = {
 	.outputs = id_outputs,
 	.check = destination_check,
 	.normalise = destination_normalise,
+	.observe = tp_gr_destination_observe,
+	.create = tp_gr_destination_create,
+	.update = tp_gr_destination_update,
+	.remove = tp_gr_destination_remove,
+	.adopt = tp_gr_destination_adopt,
 };
 
 /* ---------------------------------------------------------------- provider */
@@ -692,6 +735,9 @@ static const tp_field config_fields[] = {
 	 .doc = "API key with read and write permission on every topic"},
 	{.name = "endpoint", .type = TP_TYPE_STRING,
 	 .doc = "overrides url (TAPESTRY_ENDPOINT_GROUPAROO overrides both)"},
+	{.name = "delete_timeout", .type = TP_TYPE_STRING,
+	 .doc = "how long a delete in delete_mode wait waits for Grouparoo's workers "
+		"(default \"10m\")"},
 	{0},
 };
 
@@ -704,4 +750,9 @@ const tp_provider tp_provider_grouparoo = {
 	.config = config_fields,
 	.needs_config = true,
 	.kinds = kinds,
+	.open = tp_gr_open,
+	.close = tp_gr_close,
+	/* Grouparoo on SQLite serialises writes; two in flight keep it busy without piling up
+	 * SQLITE_BUSY retries */
+	.max_concurrency = 2,
 };

@@ -11,7 +11,7 @@
  * the unquoted upper-case spelling whenever one exists (raw, RAW and "RAW" are one object) and
  * the quoted spelling otherwise; the SQL layer quotes every identifier it writes.
  */
-#include "../reconciler.h"
+#include "snowflake_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -359,6 +359,11 @@ static const tp_kind kind_warehouse = {
 	.outputs = name_outputs,
 	.check = warehouse_check,
 	.normalise = warehouse_normalise,
+	.observe = tp_sf_warehouse_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.database */
@@ -405,6 +410,11 @@ static const tp_kind kind_database = {
 	.outputs = name_outputs,
 	.check = database_check,
 	.normalise = database_normalise,
+	.observe = tp_sf_database_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.schema */
@@ -482,6 +492,11 @@ static const tp_kind kind_schema = {
 	.check = schema_check,
 	.normalise = schema_normalise,
 	.predict_outputs = fqn_predict,
+	.observe = tp_sf_schema_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.role */
@@ -526,6 +541,11 @@ static const tp_kind kind_role = {
 	.outputs = name_outputs,
 	.check = role_check,
 	.normalise = role_normalise,
+	.observe = tp_sf_role_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.user */
@@ -646,6 +666,11 @@ static const tp_kind kind_user = {
 	.outputs = name_outputs,
 	.check = user_check,
 	.normalise = user_normalise,
+	.observe = tp_sf_user_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.grant */
@@ -911,6 +936,11 @@ static const tp_kind kind_grant = {
 	.outputs = no_outputs,
 	.check = grant_check,
 	.normalise = grant_normalise,
+	.observe = tp_sf_grant_observe,
+	.create = tp_sf_grant_create,
+	.update = tp_sf_grant_update,
+	.remove = tp_sf_grant_remove,
+	.adopt = tp_sf_grant_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.role_grant */
@@ -963,6 +993,11 @@ static const tp_kind kind_role_grant = {
 	.outputs = no_outputs,
 	.check = role_grant_check,
 	.normalise = role_grant_normalise,
+	.observe = tp_sf_role_grant_observe,
+	.create = tp_sf_role_grant_create,
+	.update = tp_sf_role_grant_update,
+	.remove = tp_sf_role_grant_remove,
+	.adopt = tp_sf_role_grant_adopt,
 };
 
 /* ---------------------------------------------------------------- snowflake.view */
@@ -1009,6 +1044,11 @@ static const tp_kind kind_view = {
 	.check = view_check,
 	.normalise = view_normalise,
 	.predict_outputs = fqn_predict,
+	.observe = tp_sf_view_observe,
+	.create = tp_sf_object_create,
+	.update = tp_sf_object_update,
+	.remove = tp_sf_object_remove,
+	.adopt = tp_sf_object_adopt,
 };
 
 /* ---------------------------------------------------------------- provider */
@@ -1046,4 +1086,9 @@ const tp_provider tp_provider_snowflake = {
 	.config = config_fields,
 	.needs_config = true,
 	.kinds = kinds,
+	.open = tp_sf_session_open,
+	.close = tp_sf_session_close,
+	/* writes are batched per request (client.c), so more calls in flight means fewer
+	 * requests, not more load */
+	.max_concurrency = 16,
 };

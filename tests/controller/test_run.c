@@ -506,6 +506,53 @@ Test(run, a_flaky_target_converges_and_the_metrics_count_the_retries)
 		  "%s", r.body);
 	ts_http_result_free(&r);
 	free(url);
+	{
+		/* the API the dashboard reads */
+		json_t *v = get_json("/api/providers"), *run, *logs, *res;
+		size_t i;
+		json_t *p;
+		bool seen = false;
+		json_array_foreach(v, i, p) {
+			if (strcmp(tp_json_get_str(p, "provider"), "local") != 0)
+				continue;
+			seen = true;
+			cr_assert_eq(json_integer_value(tp_json_path_get(p, "requests.throttled")), 8);
+			cr_assert_eq(json_integer_value(json_object_get(p, "retries")), 12);
+			cr_assert_float_eq(json_real_value(json_object_get(p, "error_rate")),
+					   12.0 / 16.0, 1e-9);
+		}
+		cr_assert(seen, "no local provider in /api/providers");
+		json_decref(v);
+		v = get_json("/api/runs?limit=1");
+		{
+			char *path = tp_sprintf("/api/runs/%lld", (long long)json_integer_value(
+							    tp_json_path_get(v, "0.id")));
+			run = get_json(path);
+			free(path);
+		}
+		cr_assert_not_null(run);
+		cr_assert_str_eq(json_string_value(tp_json_path_get(run, "plan.format_version")),
+				 "1.0");
+		cr_assert_eq(json_array_size(json_object_get(run, "journal")), 4);
+		cr_assert_str_eq(json_string_value(tp_json_path_get(run, "journal.0.status")), "done");
+		cr_assert_eq(json_integer_value(tp_json_path_get(run, "journal.0.attempts")), 4);
+		json_decref(run);
+		json_decref(v);
+		logs = get_json("/api/logs?address=local.file%2Fa&level=warn");
+		cr_assert_gt(json_array_size(logs), 0);
+		cr_assert_str_eq(json_string_value(tp_json_path_get(logs, "0.resource")),
+				 "local.file/a");
+		json_decref(logs);
+		res = get_json("/api/resources");
+		cr_assert(json_is_array(tp_json_path_get(res, "0.drift")));
+		json_decref(res);
+		v = get_json("/api/events?type=create&limit=2");
+		cr_assert_eq(json_array_size(v), 2);
+		cr_assert_str_eq(json_string_value(tp_json_path_get(v, "1.type")), "create");
+		json_decref(v);
+		v = get_json("/api/runs/999999");
+		cr_assert_null(v);
+	}
 }
 
 /* ---------------------------------------------------------------- commit statuses */

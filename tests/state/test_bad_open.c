@@ -197,10 +197,15 @@ Test(bad_open, schema_from_a_newer_tapestry)
 			 "CREATE TABLE resources_v99 (address TEXT PRIMARY KEY);"
 			 "PRAGMA user_version = 99;");
 	remember(&b);
-	expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID,
-		       "was written by a newer Tapestry (schema 99, this binary knows 1); "
-		       "upgrade tapestry");
-	expect_refused(&b, TP_STATE_READONLY, TP_EINVALID, "schema 99, this binary knows 1");
+	{
+		char *rw = tp_sprintf("was written by a newer Tapestry (schema 99, this binary knows "
+				      "%d); upgrade tapestry", TP_STATE_SCHEMA_VERSION);
+		char *ro = tp_sprintf("schema 99, this binary knows %d", TP_STATE_SCHEMA_VERSION);
+		expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID, rw);
+		expect_refused(&b, TP_STATE_READONLY, TP_EINVALID, ro);
+		free(rw);
+		free(ro);
+	}
 	done(&b);
 }
 
@@ -224,9 +229,16 @@ Test(bad_open, a_real_database_upgraded_by_a_newer_tapestry)
 	b.path = st_db_path(&b.dir);
 	s = st_open_rw(b.path);
 	tp_state_close(s);
-	sql_file(b.path, "PRAGMA user_version = 2;");
-	remember(&b);
-	expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID, "schema 2, this binary knows 1");
+	{
+		char *bump = tp_sprintf("PRAGMA user_version = %d;", TP_STATE_SCHEMA_VERSION + 1);
+		char *want = tp_sprintf("schema %d, this binary knows %d",
+					TP_STATE_SCHEMA_VERSION + 1, TP_STATE_SCHEMA_VERSION);
+		sql_file(b.path, bump);
+		remember(&b);
+		expect_refused(&b, TP_STATE_READWRITE, TP_EINVALID, want);
+		free(bump);
+		free(want);
+	}
 	done(&b);
 }
 

@@ -290,3 +290,51 @@ Test(events, invalid_utf8_is_shown_not_dropped)
 	json_decref(list);
 	fx_close(&f);
 }
+
+Test(runs, plan_and_journal_of_one_run)
+{
+	fixture f;
+	int64_t run = 0, j = 0;
+	json_t *got = NULL, *plan = json_pack("{s:s,s:[]}", "format_version", "1.0",
+					      "resource_changes");
+	fx_open(&f);
+	cr_assert_eq(tp_state_run_begin(&run, f.s, "abc", "cli"), 0);
+	cr_assert_eq(tp_state_journal_begin(&j, f.s, run, "local.file/a", "create", "t1", "h"), 0);
+	cr_assert_eq(tp_state_journal_complete(f.s, j, "done", NULL), 0);
+	cr_assert_eq(tp_state_run_set_plan(f.s, run, plan), 0, "%s", tp_error_last());
+	cr_assert_eq(tp_state_run_get(&got, f.s, run), 0, "%s", tp_error_last());
+	cr_assert_str_eq(json_string_value(tp_json_path_get(got, "plan.format_version")), "1.0");
+	cr_assert_str_eq(json_string_value(tp_json_path_get(got, "run.revision")), "abc");
+	cr_assert_eq(json_array_size(json_object_get(got, "journal")), 1);
+	cr_assert_str_eq(json_string_value(tp_json_path_get(got, "journal.0.address")),
+			 "local.file/a");
+	json_decref(got);
+	cr_assert_eq(tp_state_run_get(&got, f.s, run + 100), TP_ENOTFOUND);
+	cr_assert_eq(tp_state_run_set_plan(f.s, run + 100, plan), TP_ENOTFOUND);
+	json_decref(plan);
+	fx_close(&f);
+}
+
+Test(runs, a_schema_1_database_is_migrated_to_keep_plans)
+{
+	char *dir = NULL, *path = st_db_path(&dir);
+	tp_state *s = st_open_rw(path);
+	sqlite3 *h = NULL;
+	int64_t run = 0;
+	json_t *plan = json_pack("{s:s}", "format_version", "1.0");
+	tp_state_close(s);
+	/* what a database written before schema 2 looks like */
+	cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "ALTER TABLE runs DROP COLUMN plan; PRAGMA user_version = 1;",
+				  NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	s = st_open_rw(path);
+	cr_assert_eq(st_sql_int(path, "PRAGMA user_version"), TP_STATE_SCHEMA_VERSION);
+	cr_assert_eq(tp_state_run_begin(&run, s, NULL, "cli"), 0);
+	cr_assert_eq(tp_state_run_set_plan(s, run, plan), 0, "%s", tp_error_last());
+	tp_state_close(s);
+	json_decref(plan);
+	ts_rmtree(dir);
+	free(dir);
+	free(path);
+}
