@@ -9,6 +9,8 @@ bash scripts/install-deps.sh
 # test-only tools outside Debian's C toolchain: Chromium and playwright-core (npm) for the
 # dashboard's end-to-end test
 bash tests/dashboard/install.sh
+# the real Grouparoo 0.9 (npm) the Grouparoo reconciler is tested against, cached by lock file
+bash tests/grouparoo/run-grouparoo.sh install >/dev/null
 
 build=build-asan
 jobs=${JOBS:-$(nproc)}
