@@ -9,7 +9,13 @@ bash scripts/install-deps.sh
 # test-only tools outside Debian's C toolchain: Chromium and playwright-core (npm) for the
 # dashboard's end-to-end test
 bash tests/dashboard/install.sh
-# the real Grouparoo 0.9 (npm) the Grouparoo reconciler is tested against, cached by lock file
+# the real Grouparoo 0.9 (npm) the Grouparoo reconciler is tested against, cached by lock file;
+# its sqlite3 module builds from source (Node headers, a C++ compiler)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm libnode-dev python3 g++ make
+fi
 bash tests/grouparoo/run-grouparoo.sh install >/dev/null
 
 build=build-asan
