@@ -199,6 +199,15 @@ int tp_cmd_plan(int argc, char **argv)
 	opts.allow_mass_delete = a.allow_mass_delete;
 	if ((rc = tp_plan_build(&plan, p, &recorded, &opts)) < 0)
 		goto done;
+	if (a.refresh && st && !base_pipeline) {
+		/* providers' own previews of updates (CloudFormation change sets) */
+		tp_engine_opts eo = {0};
+		eo.pipeline = p;
+		eo.tree = tree;
+		eo.state = st;
+		eo.trigger = "plan";
+		tp_engine_plan_details(&eo, plan, &recorded);
+	}
 	if ((rc = tp_plan_render(&out, plan, a.format,
 				 a.format == TP_RENDER_TEXT && use_color())) < 0)
 		goto done;

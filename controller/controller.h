@@ -104,6 +104,11 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
  * then cannot tell whether they changed). */
 int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
 			    const tp_state_resources *recorded, tp_strlist *errors);
+/* Asks the providers for read-only previews of the plan's updates and replacements (a
+ * CloudFormation change set) and stores them as the entries' details. Best effort: a preview
+ * that fails is logged, never an error. */
+int tp_engine_plan_details(const tp_engine_opts *o, tp_plan *plan,
+			   const tp_state_resources *recorded);
 /* Applies plan (built from o->pipeline and the recorded state). */
 int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_plan *plan);
 

@@ -1028,6 +1028,71 @@ int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
 	return rc;
 }
 
+/* ---------------------------------------------------------------- plan details */
+
+int tp_engine_plan_details(const tp_engine_opts *o, tp_plan *plan,
+			   const tp_state_resources *recorded)
+{
+	engine e;
+	engine_init(&e, o);
+	for (size_t i = 0; i < recorded->len; i++)
+		if (recorded->items[i].outputs)
+			json_object_set(e.outputs, recorded->items[i].address,
+					recorded->items[i].outputs);
+	for (size_t i = 0; i < plan->len; i++) {
+		tp_plan_entry *pe = &plan->entries[i];
+		const tp_resource *r = pe->desired;
+		prov_slot *ps;
+		json_t *applied = NULL, *sent = NULL, *details = NULL;
+		char *marker = NULL;
+		tp_op op = {0};
+		if ((pe->action != TP_ACTION_UPDATE && pe->action != TP_ACTION_REPLACE) || !r ||
+		    !pe->kind->plan_details || !pe->recorded)
+			continue;
+		ps = slot_for(&e, pe->kind);
+		if (!ps || slot_open(&e, ps) < 0) {
+			tp_log_warn("%s: no preview: %s", pe->address,
+				    ps && ps->open_error ? ps->open_error : tp_error_last());
+			continue;
+		}
+		applied = tp_spec_resolve_outputs(r, o->pipeline, e.outputs);
+		if (tp_json_has_unknown(applied)) {
+			json_decref(applied);
+			continue; /* depends on values this plan creates: nothing to preview yet */
+		}
+		if (r->kind->normalise)
+			r->kind->normalise(applied);
+		if (resolve_secrets(&sent, applied, "", NULL, NULL) < 0) {
+			tp_log_warn("%s: no preview: %s", pe->address, tp_error_last());
+			json_decref(applied);
+			continue;
+		}
+		marker = marker_for(o->pipeline, pe->address);
+		op.address = pe->address;
+		op.name = pe->name;
+		op.provider_id = pe->recorded->provider_id;
+		op.spec = sent;
+		op.applied = pe->recorded->applied;
+		op.outputs = pe->recorded->outputs;
+		op.secret_hashes = pe->recorded->secret_hashes;
+		op.marker = marker;
+		op.fingerprint_key = e.key;
+		op.tree = o->tree;
+		if (pe->kind->plan_details(ps->session, &op, &details) == 0 && details) {
+			json_decref(pe->details);
+			pe->details = details;
+		} else if (!details) {
+			tp_log_warn("%s: no preview: %s", pe->address, tp_error_last());
+		}
+		wipe_json(sent);
+		json_decref(sent);
+		json_decref(applied);
+		free(marker);
+	}
+	engine_free(&e);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- recovery */
 
 /* Provisional rows of creates that did not finish: the object is adopted when it exists

@@ -472,6 +472,37 @@ static const char *action_phrase(tp_action a)
 
 /* The header, symbol line and attribute rows of one action (same lines in text and in the
  * Markdown diff blocks). */
+/* A provider's preview (details.resource_changes), e.g. a CloudFormation change set:
+ *   # change set: Modify AWS::EC2::Instance AirbyteInstance (replacement: True)
+ * (moto, the emulator, reports changes roughly and without Replacement) */
+static void render_details(ctx *c, const tp_plan_entry *e)
+{
+	const json_t *list = json_object_get(e->details, "resource_changes");
+	size_t i;
+	json_t *rc;
+	if (!json_array_size(list))
+		return;
+	json_array_foreach(list, i, rc) {
+		const char *action = tp_json_get_str(rc, "Action");
+		const char *type = tp_json_get_str(rc, "ResourceType");
+		const char *id = tp_json_get_str(rc, "LogicalResourceId");
+		const char *repl = tp_json_get_str(rc, "Replacement");
+		header_begin(c);
+		put(c, "change set: ");
+		put_clean(c, action ? action : "?");
+		put(c, " ");
+		put_clean(c, type ? type : "?");
+		put(c, " ");
+		put_clean(c, id ? id : "?");
+		if (repl && repl[0]) {
+			put(c, " (replacement: ");
+			put_clean(c, repl);
+			put(c, ")");
+		}
+		header_end(c);
+	}
+}
+
 static void render_block(ctx *c, const tp_plan_entry *e)
 {
 	rows r = {0};
@@ -529,12 +560,14 @@ static void render_block(ctx *c, const tp_plan_entry *e)
 	put_kind_name(c, e);
 	if (r.len == 0) {
 		put(c, " {}\n");
-		goto done;
+		goto details;
 	}
 	put(c, " {\n");
 	rows_emit(c, &r, 1);
 	line_begin(c, "", 0);
 	put(c, "}\n");
+details:
+	render_details(c, e);
 done:
 	rows_free(&r);
 	json_decref(fields);

@@ -136,6 +136,11 @@ typedef struct tp_kind {
 	/* Finds an object that an interrupted create left behind, by op->marker (or name where
 	 * names are unique): 0 with out filled, TP_ENOTFOUND when there is none. */
 	int (*adopt)(void *session, const struct tp_op *op, struct tp_op_result *out);
+	/* Read-only preview of an update for `plan --refresh` (e.g. a CloudFormation change
+	 * set, created, described and deleted): *out is a new JSON value stored as the plan
+	 * entry's details, with a "resource_changes" list of {"Action", "LogicalResourceId",
+	 * "ResourceType", "Replacement"} where the provider has one. May be NULL. */
+	int (*plan_details)(void *session, const struct tp_op *op, json_t **out);
 } tp_kind;
 
 /* ---------------------------------------------------------------- runtime */

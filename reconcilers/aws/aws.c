@@ -229,6 +229,18 @@ static void stack_normalise(json_t *spec)
 	tp_json_drop_empty(spec, "tags", TP_JSON_EMPTY_CONTAINER);
 }
 
+/* plan --refresh: the change set CloudFormation would execute, as the entry's details */
+static int stack_plan_details(void *session, const tp_op *op, json_t **out)
+{
+	json_t *changes = NULL;
+	int rc = tp_aws_stack_change_set(session, op, &changes);
+	*out = NULL;
+	if (rc == 0 && changes)
+		*out = json_pack("{s:s,s:o}", "source", "cloudformation change set",
+				 "resource_changes", changes);
+	return rc;
+}
+
 static const tp_kind kind_stack = {
 	.name = "aws.stack",
 	.phase = TP_PHASE_INFRASTRUCTURE,
@@ -242,6 +254,7 @@ static const tp_kind kind_stack = {
 	.update = tp_aws_stack_update,
 	.remove = tp_aws_stack_remove,
 	.adopt = tp_aws_stack_adopt,
+	.plan_details = stack_plan_details,
 };
 
 /* ---------------------------------------------------------------- aws.ssm_parameter */

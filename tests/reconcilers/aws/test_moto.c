@@ -505,6 +505,16 @@ Test(moto, tapestry_apply_plan_and_destroy, .init = start_auth, .fini = stop, .t
 	cr_assert(strstr(r.out, "~ aws.stack \"app\""), "%s", r.out);
 	cr_assert(strstr(r.out, "parameters.Greeting = \"hello\" -> \"bye\""), "%s", r.out);
 	ts_result_free(&r);
+	/* with --refresh, CloudFormation's own change set is shown, then deleted: no write */
+	ts_aws_server_reset(proxy);
+	r = run(plan_refresh);
+	cr_assert_eq(r.status, 2, "%s\n%s", r.out, r.err); /* --detailed-exitcode: changes */
+	cr_assert(strstr(r.out, "# change set: Modify AWS::"), "%s", r.out);
+	ts_result_free(&r);
+	cr_assert_eq(ts_aws_server_count(proxy, "CreateChangeSet"), 1);
+	cr_assert_eq(ts_aws_server_count(proxy, "DeleteChangeSet"), 1);
+	cr_assert_eq(ts_aws_server_count(proxy, "UpdateStack"), 0);
+	cr_assert_eq(ts_aws_server_count(proxy, "ExecuteChangeSet"), 0);
 	ts_aws_server_reset(proxy);
 	r = run(apply);
 	cr_assert_eq(r.status, 0, "%s\n%s", r.out, r.err);
