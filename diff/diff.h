@@ -47,6 +47,10 @@ bool tp_is_unknown(const json_t *v);
 #define TP_ABSENT_KEY "$absent"
 bool tp_is_absent(const json_t *observed);
 
+/* Observed specs of objects another owner controls (Grouparoo's code config) carry
+ * {"$locked": "<by what>"}: the plan never changes or deletes them, and says so. */
+#define TP_LOCKED_KEY "$locked"
+
 /* Marker for a sensitive value in observed specs: {"$hmac": "<hex>"}. */
 #define TP_HMAC_KEY "$hmac"
 
@@ -94,6 +98,8 @@ typedef struct {
 	/* summary (Terraform's counting: a replace is one add and one destroy) */
 	size_t add, change, destroy, forget, drifted, unchanged;
 	tp_strlist errors;      /* lifecycle violations: a plan with errors must not be applied */
+	tp_strlist notes;       /* things a reviewer must know that are not errors (a change
+				   left out because its object is locked by another owner) */
 } tp_plan;
 
 typedef struct {

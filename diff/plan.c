@@ -735,6 +735,22 @@ static void plan_desired(builder *b, const tp_pipeline *p, const tp_state_resour
 						       "self_heal is off)"
 						     : "in sync");
 		}
+		{
+			const char *lock = tp_json_get_str(sr->observed, TP_LOCKED_KEY);
+			if (lock && e->action != TP_ACTION_NOOP) {
+				tp_strlist_push_owned(
+					&b->plan->notes,
+					tp_sprintf("%s is locked (%s), owned outside Tapestry: its %s "
+						   "is left out of this plan", r->address, lock,
+						   e->action == TP_ACTION_REPLACE ? "replacement"
+										  : "update"));
+				free(e->reason);
+				e->reason = tp_sprintf("locked (%s): owned outside Tapestry, never "
+						       "modified", lock);
+				e->action = TP_ACTION_NOOP;
+				pending[i] = TP_PENDING_NONE;
+			}
+		}
 		take_changes(&e->changes, &e->nchanges, &ch);
 		take_changes(&e->drift, &e->ndrift, &dr);
 		if (e->action == TP_ACTION_NOOP && e->ndrift == 0) {
@@ -814,6 +830,16 @@ static void plan_removed(builder *b, const tp_pipeline *p, const tp_state_resour
 		if (tp_is_absent(sr->observed)) {
 			e->action = TP_ACTION_FORGET;
 			e->reason = tp_strdup("removed from Git, and already gone live");
+		} else if (tp_json_get_str(sr->observed, TP_LOCKED_KEY)) {
+			e->action = TP_ACTION_FORGET;
+			e->reason = tp_sprintf("removed from Git, but locked (%s) and owned outside "
+					       "Tapestry: forgotten, never deleted",
+					       tp_json_get_str(sr->observed, TP_LOCKED_KEY));
+			tp_strlist_push_owned(&b->plan->notes,
+					      tp_sprintf("%s is locked (%s): it is forgotten, not "
+							 "deleted", sr->address,
+							 tp_json_get_str(sr->observed,
+									 TP_LOCKED_KEY)));
 		} else if (deletion && strcmp(deletion, "retain") == 0) {
 			e->action = TP_ACTION_FORGET;
 			e->reason = tp_strdup("removed from Git; lifecycle.deletion is retain, so the "
@@ -979,6 +1005,7 @@ void tp_plan_free(tp_plan *p)
 	free(p->entries);
 	free(p->pipeline);
 	tp_strlist_free(&p->errors);
+	tp_strlist_free(&p->notes);
 	free(p);
 }
 

@@ -669,6 +669,17 @@ static void render_text(ctx *c, const tp_plan *p)
 		esc(c, C_RESET);
 		put(c, "\n");
 	}
+	if (p->notes.len > 0) {
+		put(c, "\n");
+		for (size_t i = 0; i < p->notes.len; i++) {
+			esc(c, C_BOLD);
+			put(c, "Note:");
+			esc(c, C_RESET);
+			put(c, " ");
+			put_clean(c, p->notes.items[i]);
+			put(c, "\n");
+		}
+	}
 	if (p->errors.len > 0) {
 		put(c, "\n");
 		for (size_t i = 0; i < p->errors.len; i++) {
@@ -729,6 +740,12 @@ static void render_markdown(ctx *c, const tp_plan *p)
 		put(c, "\n#### " DRIFT_TITLE "\n\n```diff\n");
 		render_drift_entries(c, p);
 		put(c, "```\n");
+	}
+	for (size_t i = 0; i < p->notes.len; i++) {
+		put(c, i ? "" : "\n");
+		put(c, "> **Note:** ");
+		put_md(c, p->notes.items[i]);
+		put(c, "\n\n");
 	}
 	if (p->errors.len > 0) {
 		put(c, "\n");
@@ -844,6 +861,12 @@ static int render_json(ctx *c, const tp_plan *p)
 				      "drifted", (json_int_t)p->drifted, "unchanged",
 				      (json_int_t)p->unchanged));
 	json_object_set_new(root, "errors", errs);
+	{
+		json_t *notes = json_array();
+		for (size_t i = 0; i < p->notes.len; i++)
+			json_array_append_new(notes, jstr(p->notes.items[i]));
+		json_object_set_new(root, "notes", notes);
+	}
 	json_object_set_new(root, "applyable", json_boolean(p->errors.len == 0));
 
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -184,17 +184,17 @@ aws_json() { # TARGET BODY
 		-H "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=0" \
 		--data "$2"
 }
-xml() { sed -n "s:.*<$1>\([^<]*\)</$1>.*:\1:p" | head -n 1; }
+xml() { grep -o "<$1>[^<]*" | head -n 1 | sed "s:<$1>::"; }
 say "preparing moto: what the pipeline expects to exist before it (demo overlay, part 1)"
 VPC=$(aws_query ec2 "Action=CreateVpc&CidrBlock=10.0.0.0/16&Version=2016-11-15" | xml vpcId)
 S1=$(aws_query ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a&Version=2016-11-15" | xml subnetId)
 S2=$(aws_query ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.2.0/24&AvailabilityZone=us-east-1b&Version=2016-11-15" | xml subnetId)
-ZONE=$(curl -sf "http://127.0.0.1:$AWS_PORT/2013-04-01/hostedzone" \
+ZONE=$(curl -sf "http://127.0.0.1:$AWS_PORT/2013-04-01/hostedzone" -H 'Content-Type: application/xml' \
 	-H "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20260101/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=0" \
-	--data "<CreateHostedZoneRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Name>internal.</Name><CallerReference>demo-$RANDOM</CallerReference><HostedZoneConfig><PrivateZone>true</PrivateZone></HostedZoneConfig><VPC><VPCRegion>us-east-1</VPCRegion><VPCId>$VPC</VPCId></VPC></CreateHostedZoneRequest>" |
+	--data "<CreateHostedZoneRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Name>internal.</Name><CallerReference>demo-$RANDOM</CallerReference></CreateHostedZoneRequest>" |
 	xml Id | sed 's:.*/::')
 [ -n "$VPC" ] && [ -n "$S1" ] && [ -n "$S2" ] && [ -n "$ZONE" ] || { warn "could not create the VPC, subnets and hosted zone in moto"; exit 1; }
-note "VPC $VPC, subnets $S1 and $S2, private zone $ZONE (the example's ids are placeholders)"
+note "VPC $VPC, subnets $S1 and $S2, hosted zone $ZONE (the example's ids are placeholders)"
 for kv in "client_id:$AB_ID" "client_secret:$AB_SECRET"; do
 	aws_json AmazonSSM.PutParameter "$(jq -nc --arg n "/rainshield/airbyte/${kv%%:*}" --arg v "${kv#*:}" '{Name:$n,Value:$v,Type:"SecureString"}')" >/dev/null
 done

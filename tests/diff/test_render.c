@@ -608,7 +608,7 @@ static void assert_keys(const json_t *obj, const char *const *keys)
 Test(render_json, documented_shape)
 {
 	static const char *const top[] = {"format_version", "pipeline", "resource_changes",
-					  "summary", "errors", "applyable", NULL};
+					  "summary", "errors", "notes", "applyable", NULL};
 	static const char *const entry[] = {"address", "kind", "name", "actions", "reason",
 					    "before", "after", "sensitive_paths", "changes",
 					    "drift", "drift_corrected", "details", NULL};
