@@ -91,7 +91,14 @@ char *tp_strdup(const char *s)
 
 char *tp_strndup(const char *s, size_t n)
 {
-	return check(strndup(s, n));
+	/* never reads past n: s may be a buffer without a terminator (an OpenSSL BIO, a
+	 * network read) */
+	const char *nul = memchr(s, '\0', n);
+	size_t len = nul ? (size_t)(nul - s) : n;
+	char *out = check(malloc(len + 1));
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return out;
 }
 
 char *tp_sprintf(const char *fmt, ...)
