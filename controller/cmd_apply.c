@@ -98,6 +98,8 @@ static void on_progress(void *ctx, const char *address, const char *action, cons
 		printf("%s: Error: %s\n", address, detail ? detail : "failed");
 	else if (strcmp(phase, "skipped") == 0)
 		printf("%s: Skipped: %s\n", address, detail ? detail : "");
+	else if (strcmp(phase, "unchanged") == 0)
+		printf("%s: Unchanged once its references resolved: nothing sent\n", address);
 	else if (strcmp(phase, "retry") == 0)
 		printf("%s: Still trying: %s\n", address, detail ? detail : "");
 	fflush(stdout);

@@ -427,6 +427,18 @@ done:
 	return rc;
 }
 
+/* An update planned only because referenced values were "(known after apply)": no drift
+ * to correct, no change of its own. */
+static bool only_unknown_changes(const tp_plan_entry *pe)
+{
+	if (pe->drift_corrected || pe->nchanges == 0)
+		return false;
+	for (size_t i = 0; i < pe->nchanges; i++)
+		if (!pe->changes[i].unknown)
+			return false;
+	return true;
+}
+
 /* Creates or updates the desired object: resolve, journal, call, record. */
 static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool create)
 {
@@ -461,6 +473,15 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 		tp_strlist_push(&sens, r->sensitive_paths.items[i]);
 	hash = spec_hash(applied);
 	random_token(token);
+	if (!create && sr && sr->applied && only_unknown_changes(pe) &&
+	    json_equal(applied, sr->applied) &&
+	    (json_object_size(hashes) == 0 ||
+	     (sr->secret_hashes && json_equal(hashes, sr->secret_hashes)))) {
+		/* planned as "known after apply": now known, and nothing actually changed */
+		progress(e, pe->address, "update", "unchanged", NULL);
+		rc = 0;
+		goto done;
+	}
 
 	op.address = pe->address;
 	op.name = pe->name;
@@ -983,6 +1004,30 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 
 /* ---------------------------------------------------------------- secret hashes */
 
+/* Whether ref is an ${secret:ssm:NAME} whose parameter is an aws.ssm_parameter of this
+ * pipeline that has not been applied yet. */
+static bool secret_made_by_plan(const tp_pipeline *p, const tp_state_resources *recorded,
+				const tp_ref *ref)
+{
+	if (ref->type != TP_REF_SECRET || strcmp(ref->scheme, "ssm") != 0)
+		return false;
+	for (size_t i = 0; i < p->nresources; i++) {
+		const tp_resource *r = &p->resources[i];
+		const char *name = tp_json_get_str(r->spec, "name");
+		bool applied = false;
+		if (strcmp(r->kind->name, "aws.ssm_parameter") != 0 || !name ||
+		    strcmp(name, ref->location) != 0)
+			continue;
+		for (size_t k = 0; recorded && k < recorded->len; k++)
+			if (strcmp(recorded->items[k].address, r->address) == 0 &&
+			    (!recorded->items[k].status ||
+			     strcmp(recorded->items[k].status, TP_STATUS_CREATING) != 0))
+				applied = true;
+		return !applied;
+	}
+	return false;
+}
+
 int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
 			    const tp_state_resources *recorded, tp_strlist *errors)
 {
@@ -1002,10 +1047,14 @@ int tp_engine_secret_hashes(json_t **out, const tp_engine_opts *o,
 	for (size_t i = 0; i < p->nresources; i++) {
 		const tp_resource *r = &p->resources[i];
 		json_t *resolved, *sent = NULL, *hashes;
-		bool has_secret = false;
-		for (size_t k = 0; k < r->nrefs; k++)
+		bool has_secret = false, produced_here = false;
+		for (size_t k = 0; k < r->nrefs; k++) {
 			has_secret = has_secret || r->refs[k].type == TP_REF_SECRET;
-		if (!has_secret)
+			produced_here = produced_here || secret_made_by_plan(p, recorded, &r->refs[k]);
+		}
+		/* a secret this very pipeline is about to store (an SSM parameter it creates)
+		 * cannot be read yet: the dependency orders it first, the apply reads it then */
+		if (!has_secret || produced_here)
 			continue;
 		resolved = tp_spec_resolve(r, p, recorded, NULL);
 		if (r->kind->normalise)

@@ -37,7 +37,23 @@ edit("resources/infrastructure.yaml", [
     ("Z0123456789ABCDEFGHIJ", zone),
     ("/etc/tapestry/rainshield/airbyte_user_key.p8", f"{keydir}/airbyte_user_key.p8"),
 ])
-# 3. Grouparoo: SQLite stand-ins for Snowflake reads and the Mailchimp destination.
+# 3. templates/grouparoo.yaml: what moto's CloudFormation cannot evaluate. moto has no
+#    AWS::ElastiCache::CacheCluster and no Endpoint/MasterUserSecret attributes on
+#    AWS::RDS::DBInstance, and it names the ECR repository in upper case (which ECR refuses);
+#    those attributes become fixed demo values and the repository gets an explicit name.
+arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-grouparoo-db"
+edit("templates/grouparoo.yaml", [
+    ("    Type: AWS::ECR::Repository\n    Properties:\n",
+     "    Type: AWS::ECR::Repository\n    Properties:\n"
+     "      RepositoryName: !Sub \"${AWS::StackName}-images\"   # demo overlay\n"),
+    ("!GetAtt Database.MasterUserSecret.SecretArn", arn),
+    ("${Database.MasterUserSecret.SecretArn}", arn),
+    ('!Sub "redis://${Redis.RedisEndpoint.Address}:${Redis.RedisEndpoint.Port}"',
+     '"redis://grouparoo-redis.demo.internal:6379"'),
+    ("!GetAtt Database.Endpoint.Address", "grouparoo-db.demo.internal"),
+    ("!GetAtt Database.Endpoint.Port", '"5432"'),
+])
+# 4. Grouparoo: SQLite stand-ins for Snowflake reads and the Mailchimp destination.
 if wfile == "-":
     os.remove(os.path.join(repo, "resources/syncing.yaml"))
 else:

@@ -140,13 +140,18 @@ char *ts_replace(const char *text, const char *token, const char *value)
 
 ts_result ts_run_tapestry(const char *const *args, const char *const *env)
 {
+	return ts_run_tapestry_for(args, env, 120000);
+}
+
+ts_result ts_run_tapestry_for(const char *const *args, const char *const *env, int64_t limit_ms)
+{
 	ts_result r = {0};
 	int out[2], err[2];
 	int fds[2];
 	pid_t pid;
 	tp_buf bufs[2];
 	int status = 0;
-	int64_t deadline = tp_clock_mono_ms() + 120000;
+	int64_t deadline = tp_clock_mono_ms() + limit_ms;
 
 	tp_buf_init(&bufs[0], 64u << 20);
 	tp_buf_init(&bufs[1], 64u << 20);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); caller frees the path and removes it. */
@@ -35,6 +36,8 @@ typedef struct {
 /* Runs the built tapestry binary with args (NULL-terminated) and extra environment entries
  * ("NAME=value", NULL-terminated, may be NULL), with a time limit. */
 ts_result ts_run_tapestry(const char *const *args, const char *const *env);
+/* The same with another time limit (ms), for commands that wait on a slow server. */
+ts_result ts_run_tapestry_for(const char *const *args, const char *const *env, int64_t limit_ms);
 void ts_result_free(ts_result *r);
 
 /* A listing of every path under dir with size and mode, to prove a command changed nothing. */

@@ -241,7 +241,9 @@ static ts_result run(const char *const *args, const char *api_key)
 	const char *env[] = {key, "MAILCHIMP_API_KEY=mc-canary-5f1e2d-us6", "NO_COLOR=1", NULL};
 	ts_result r;
 	px_reset();
-	r = ts_run_tapestry(args, env);
+	/* deleting a model waits for Grouparoo's single worker to clear its records, which
+	 * takes minutes when the machine is busy: the limit is the provider's own bound */
+	r = ts_run_tapestry_for(args, env, 600000);
 	free(key);
 	return r;
 }
@@ -349,7 +351,7 @@ static json_t *live_destination(void)
 	return d;
 }
 
-Test(grouparoo_apply, case_study_create_noop_mapping_rule_and_delete)
+Test(grouparoo_apply, case_study_create_noop_mapping_rule_and_delete, .timeout = 900)
 {
 	ts_result r;
 	json_t *d, *g, *src, *mc;
@@ -580,31 +582,33 @@ Test(grouparoo_apply, locked_code_config_object_is_left_alone)
 			  ANCHOR);
 	write_resources("lk", yaml);
 	free(yaml);
+	/* the plan leaves the locked object out and says so; apply writes nothing */
 	r = plan_refresh();
-	cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.err, "is defined in Grouparoo's code config (locked: config:code)"),
 		  "observe must report the lock:\n%s", r.err);
+	cr_assert(strstr(r.out, "Note: grouparoo.app/legacy is locked (config:code), owned outside "
+				"Tapestry: its update is left out of this plan"), "%s", r.out);
 	ts_result_free(&r);
 	r = apply();
-	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
-	cr_assert(strstr(r.out, "grouparoo.app/legacy: Error:"), "%s", r.out);
-	cr_assert(strstr(r.out, "Tapestry never modifies objects from the code config"), "%s",
-		  r.out);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "Note: grouparoo.app/legacy is locked"), "%s", r.out);
 	cr_assert_eq(px_writes(&what), 0, "%s", what);
 	free(what);
 	ts_result_free(&r);
 
-	/* removed from the repository: the delete is refused too */
+	/* removed from the repository: forgotten, never deleted */
 	write_resources("lk", ANCHOR);
 	r = apply();
-	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
-	cr_assert(strstr(r.out, "grouparoo.app/legacy will be destroyed"), "%s", r.out);
-	cr_assert(strstr(r.out, "Tapestry never deletes objects from the code config"), "%s",
-		  r.out);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "grouparoo.app/legacy will be forgotten"), "%s", r.out);
+	cr_assert(strstr(r.out, "locked (config:code)"), "%s", r.out);
 	cr_assert_eq(px_writes(&what), 0, "%s", what);
 	free(what);
 	ts_result_free(&r);
 
+	/* (the write slots also refuse locked objects on their own, for a plan made without
+	 * observing: grouparoo_client covers that) */
 	after = code_app_now();
 	cr_assert_str_eq(after, before, "the code-config app was changed");
 	free(before);
