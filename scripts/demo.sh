@@ -245,15 +245,9 @@ else
 fi
 gitc() { git -C "$REPO" -c user.name="Rainshield Data" -c user.email=data@rainshield.example "$@"; }
 "$BIN" validate "$REPO" | sed "s:$REPO:rainshield-pipeline:"
-# Commit 1 is the infrastructure phase alone (see "commit 1" below for why), commit 2 the rest.
-mkdir -p "$W/phase2"
-for f in warehouse ingestion transformation syncing; do
-	[ -f "$REPO/resources/$f.yaml" ] && mv "$REPO/resources/$f.yaml" "$W/phase2/"
-done
-mv "$REPO/models" "$W/phase2/"
 gitc init -q -b main
 gitc add -A
-gitc commit -q -m "Rainshield infrastructure: the two stacks and the credentials in SSM"
+gitc commit -q -m "Rainshield pipeline: infrastructure, warehouse, ingestion, transformation${GR_PORT:+, syncing}"
 
 # ---------------------------------------------------------------- the controller
 CTL_PORT=$(free_port)
@@ -314,28 +308,14 @@ last_run() { curl -sf "$API/api/runs?limit=1" | jq -c '.[0] // .runs[0] // {}'; 
 run_line() { last_run | jq -r '"\(.result // "?") (" + ((.counts // {}) | to_entries | map(select(.value > 0 and .key != "retries")) | map("\(.key) \(.value)") | join(", ")) + ")"'; }
 
 # ---------------------------------------------------------------- 1. the first syncs
-say "commit 1: the infrastructure phase — two CloudFormation stacks and 14 SSM parameters"
-note "Why two commits: the warehouse, Airbyte and Grouparoo resources read credentials with"
-note "\${secret:ssm:...} from parameters this pipeline itself creates, and Tapestry resolves every"
-note "secret before it changes anything; a single first commit stops with \"the parameter does"
-note "not exist\". So the parameters land first (this is how an operator bootstraps it too)."
+say "commit 1: the whole pipeline — stacks, SSM parameters, Snowflake, EMAIL_MODEL, Airbyte${GR_PORT:+, Grouparoo}"
+note "One commit creates it all, in dependency order: the SSM parameters land before the"
+note "resources whose credentials read them with \${secret:ssm:...}."
 HEAD1=$(gitc rev-parse HEAD)
 wait_applied "$HEAD1" "first sync" 0
 S1SECS=$SYNC_SECS
 note "applied ${HEAD1:0:8} in ${S1SECS}s: $(run_line)"
-SUMMARY+=("commit 1 ${HEAD1:0:8} (infrastructure): $(run_line) in ${S1SECS}s")
-
-say "commit 2: the rest of the pipeline — Snowflake, EMAIL_MODEL, Airbyte${GR_PORT:+, Grouparoo}"
-mv "$W/phase2/models" "$REPO/models"
-mv "$W/phase2/"*.yaml "$REPO/resources/"
-gitc add -A
-gitc commit -q -m "Rainshield pipeline: warehouse, ingestion, transformation${GR_PORT:+, syncing}"
-HEAD2=$(gitc rev-parse HEAD)
-n=$(syncs)
-wait_applied "$HEAD2" "second sync" "$n"
-S2SECS=$SYNC_SECS
-note "applied ${HEAD2:0:8} in ${S2SECS}s: $(run_line)"
-SUMMARY+=("commit 2 ${HEAD2:0:8} (the rest): $(run_line) in ${S2SECS}s")
+SUMMARY+=("commit 1 ${HEAD1:0:8} (the whole pipeline): $(run_line) in ${S1SECS}s")
 show_status() {
 	"$BIN" status --state "$STATE" --api "$API" >"$W/status.txt" 2>&1 || true
 	local n
@@ -378,7 +358,7 @@ if [ "$GROUPAROO" = 1 ]; then
 live_report
 
 # ---------------------------------------------------------------- 3. a one-line change
-say "commit 3: one line, on a branch — a bigger Airbyte host (InstanceType t3.xlarge -> t3.2xlarge)"
+say "commit 2: one line, on a branch — a bigger Airbyte host (InstanceType t3.xlarge -> t3.2xlarge)"
 note "In the case study, Salesforce extraction overloaded the Airbyte instance (CPU pegged, health"
 note "checks failing, 504s) and the fix was a bigger instance: here a one-line commit, reviewed as"
 note "a pull request with its plan, applied when merged."
@@ -405,10 +385,10 @@ note "the stack's outputs:"
 "$BIN" events --state "$STATE" --limit 6 | sed 's/^/   /'
 note "(the plan for the pull request listed 1 change; the run also re-sent the 2 resources that"
 note "reference the stack's outputs, which moto returned unchanged: $(($(ab_writes) - abw0)) write call(s) reached Airbyte)"
-SUMMARY+=("commit 3 ${PR:0:8} (bigger Airbyte host): $(run_line) in ${S3SECS}s")
+SUMMARY+=("commit 2 ${PR:0:8} (bigger Airbyte host): $(run_line) in ${S3SECS}s")
 
 # ---------------------------------------------------------------- 4. teardown by commit
-say "commit 4: teardown of the syncing side, by commit"
+say "commit 3: teardown of the syncing side, by commit"
 [ "$GROUPAROO" = 1 ] && note "Removing from Git: resources/syncing.yaml (the Grouparoo objects), the grouparoo-service stack" ||
 	note "Removing from Git (syncing.yaml is already out: Grouparoo skipped): the grouparoo-service stack"
 note "and the three SSM parameters only Grouparoo uses (lifecycle deletion: retain)."
@@ -434,7 +414,7 @@ note "applied ${HEAD4:0:8} in ${S4SECS}s. What is left:"
 live_report
 note "retained, as the pipeline says: $(ssm_names | grep -cE '^/rainshield/(grouparoo|mailchimp)/') of the 3 Grouparoo/Mailchimp SSM parameters are still in SSM (forgotten, not deleted);"
 note "the staging bucket of the airbyte-host stack is untouched (DeletionPolicy: Retain keeps it even when that stack goes)."
-SUMMARY+=("commit 4 ${HEAD4:0:8} (teardown of the syncing side): $(run_line) in ${S4SECS}s")
+SUMMARY+=("commit 3 ${HEAD4:0:8} (teardown of the syncing side): $(run_line) in ${S4SECS}s")
 
 # ---------------------------------------------------------------- where to look
 say "where to look"
