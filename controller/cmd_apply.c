@@ -19,6 +19,7 @@ typedef struct {
 	bool auto_approve;
 	bool allow_mass_delete;
 	bool refresh;
+	bool refresh_schemas;
 	int concurrency;
 } apply_args;
 
@@ -46,6 +47,8 @@ static int parse_args(apply_args *a, int argc, char **argv)
 			a->auto_approve = true;
 		} else if (strcmp(arg, "--allow-mass-delete") == 0) {
 			a->allow_mass_delete = true;
+		} else if (strcmp(arg, "--refresh-schemas") == 0) {
+			a->refresh_schemas = true;
 		} else if (strcmp(arg, "--refresh=false") == 0 || strcmp(arg, "--no-refresh") == 0) {
 			a->refresh = false;
 		} else if (strncmp(arg, "--concurrency=", 14) == 0) {
@@ -169,6 +172,7 @@ int tp_cmd_apply(int argc, char **argv)
 	eo.tree = tree;
 	eo.state = st;
 	eo.trigger = "cli";
+	eo.refresh_schemas = a.refresh_schemas;
 	eo.revision = commit[0] ? commit : NULL;
 	eo.concurrency = a.concurrency;
 	eo.progress = on_progress;

@@ -28,6 +28,7 @@ typedef struct {
 	bool detailed_exitcode;
 	bool allow_mass_delete;
 	bool refresh;
+	bool refresh_schemas;
 } plan_args;
 
 static int parse_args(plan_args *a, int argc, char **argv)
@@ -74,6 +75,9 @@ static int parse_args(plan_args *a, int argc, char **argv)
 			a->allow_mass_delete = true;
 		} else if (strcmp(arg, "--refresh") == 0) {
 			a->refresh = true;
+		} else if (strcmp(arg, "--refresh-schemas") == 0) {
+			a->refresh = true;
+			a->refresh_schemas = true;
 		} else if (arg[0] == '-') {
 			return tp_error_set(TP_EUSAGE, "unknown option %s", arg);
 		} else if (!a->dir) {
@@ -170,6 +174,7 @@ int tp_cmd_plan(int argc, char **argv)
 		eo.tree = tree;
 		eo.state = st;
 		eo.trigger = "plan";
+		eo.refresh_schemas = a.refresh_schemas;
 		rc = tp_engine_refresh(&eo, &recorded, false, &unobserved);
 		for (size_t i = 0; i < unobserved.len; i++)
 			fprintf(stderr, "Warning: %s cannot observe live state yet: its drift is not "
@@ -206,6 +211,7 @@ int tp_cmd_plan(int argc, char **argv)
 		eo.tree = tree;
 		eo.state = st;
 		eo.trigger = "plan";
+		eo.refresh_schemas = a.refresh_schemas;
 		tp_engine_plan_details(&eo, plan, &recorded);
 	}
 	if ((rc = tp_plan_render(&out, plan, a.format,

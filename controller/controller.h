@@ -79,6 +79,7 @@ typedef struct {
 	int64_t backoff_base_ms;   /* first retry delay cap (0: 200 ms) */
 	int64_t backoff_cap_ms;    /* largest delay (0: 20 s) */
 	int retry_budget;          /* retries per provider per run (0: 50) */
+	bool refresh_schemas;      /* --refresh-schemas: providers rediscover, ignoring caches */
 	/* Progress for people (CLI): phase is "start", "done", "failed", "skipped", "retry". */
 	void (*progress)(void *ctx, const char *address, const char *action, const char *phase,
 			 const char *detail);

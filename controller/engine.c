@@ -242,6 +242,35 @@ static prov_slot *slot_for(engine *e, const tp_kind *kind)
 	return NULL;
 }
 
+/* The providers' persistent cache: the state's cache table, under the engine mutex (the
+ * state handle is used by one thread at a time). */
+static int env_cache_get(void *ctx, json_t **out, const char *key)
+{
+	engine *e = ctx;
+	int rc;
+	*out = NULL;
+	if (!e->o->state)
+		return tp_error_set(TP_ENOTFOUND, "cache: no state");
+	pthread_mutex_lock(&e->mu);
+	rc = tp_state_cache_get(out, e->o->state, key);
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int env_cache_put(void *ctx, const char *key, const json_t *value, int64_t ttl_ms)
+{
+	engine *e = ctx;
+	int rc;
+	if (!e->o->state)
+		return 0;
+	pthread_mutex_lock(&e->mu);
+	rc = tp_state_cache_put(e->o->state, key, value, ttl_ms);
+	pthread_mutex_unlock(&e->mu);
+	if (rc < 0) /* a read-only state (plan) keeps nothing: not an error */
+		rc = 0;
+	return rc;
+}
+
 /* Opens the provider's session on first use (called with e->mu held). */
 static int slot_open(engine *e, prov_slot *ps)
 {
@@ -262,6 +291,12 @@ static int slot_open(engine *e, prov_slot *ps)
 	env.config = config;
 	env.endpoint = pc ? pc->endpoint : NULL;
 	env.metrics = e->o->metrics;
+	if (e->o->state) {
+		env.cache_get = env_cache_get;
+		env.cache_put = env_cache_put;
+		env.cache_ctx = e;
+	}
+	env.refresh_discovery = e->o->refresh_schemas;
 	rc = ps->prov->open(&ps->session, &env);
 done:
 	wipe_json(config);

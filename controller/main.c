@@ -15,10 +15,11 @@ static const tp_command commands[] = {
 	{"plan", tp_cmd_plan, "show what applying the pipeline would change",
 	 "tapestry plan [DIR | --repo URL|DIR [--rev REV] [--base REV] [--path SUBDIR]] "
 	 "[--state FILE] [--format text|markdown|json] [--detailed-exitcode] "
-	 "[--allow-mass-delete] [--refresh]"},
+	 "[--allow-mass-delete] [--refresh] [--refresh-schemas]"},
 	{"apply", tp_cmd_apply, "make live match the pipeline: plan, confirm, apply",
 	 "tapestry apply [DIR | --repo URL|DIR [--rev REV] [--path SUBDIR]] --state FILE "
-	 "[--auto-approve] [--allow-mass-delete] [--no-refresh] [--concurrency=N]"},
+	 "[--auto-approve] [--allow-mass-delete] [--no-refresh] [--refresh-schemas] "
+	 "[--concurrency=N]"},
 	{"run", tp_cmd_run, "run the controller: follow a Git branch and keep live in sync",
 	 "tapestry run [--config FILE] [--repo URL] [--branch B] [--path DIR] [--state-dir DIR] "
 	 "[--listen ADDR] [--poll-interval 60s] [--drift-interval 10m] [--plan-only] "

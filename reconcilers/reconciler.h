@@ -151,6 +151,14 @@ typedef struct {
 	const json_t *config;   /* providers.<name> with secret references resolved: never log */
 	const char *endpoint;   /* endpoint override (environment or config), or NULL */
 	tp_metrics *metrics;    /* tapestry_api_requests_total etc.; may be NULL */
+	/* A cache that outlives the run (the state database's cache table), for what is slow to
+	 * discover (Airbyte stream catalogs). cache_get: TP_ENOTFOUND when absent or expired,
+	 * else *out is a new reference. Thread-safe. NULL when there is no state (e.g. plan
+	 * without one). */
+	int (*cache_get)(void *ctx, json_t **out, const char *key);
+	int (*cache_put)(void *ctx, const char *key, const json_t *value, int64_t ttl_ms);
+	void *cache_ctx;
+	bool refresh_discovery; /* --refresh-schemas: ignore cached discoveries this run */
 } tp_provider_env;
 
 /* One object operation handed to a kind's runtime slot. Everything is borrowed for the

@@ -288,8 +288,17 @@ int tp_ab_open(void **out, const tp_provider_env *env)
 	s->fresh = json_object();
 	s->attempted = json_object();
 	s->schema_ttl_ms = TP_AB_SCHEMA_TTL_MS;
-	s->refresh_schemas = refresh && *refresh && strcmp(refresh, "0") != 0;
-	tp_ab_cache_memory(&s->cache);
+	s->refresh_schemas = env->refresh_discovery ||
+			     (refresh && *refresh && strcmp(refresh, "0") != 0);
+	if (env->cache_get && env->cache_put) {
+		/* the state's cache table: discovered catalogs outlive the run */
+		s->cache.get = env->cache_get;
+		s->cache.put = env->cache_put;
+		s->cache.release = NULL;
+		s->cache.ctx = env->cache_ctx;
+	} else {
+		tp_ab_cache_memory(&s->cache);
+	}
 	*out = s;
 	return 0;
 }

@@ -247,7 +247,32 @@ Test(airbyte_apply, create_noop_stream_change_rotation_drift_and_delete)
 	log = ab_log(&fk);
 	cr_assert_eq(ab_writes(log, mark), 1, "%s", ab_log_summary(log, mark));
 	cr_assert_eq(ab_count(log, mark, "PATCH", cid), 1);
+	/* the catalog discovered by the first run came from the state's cache table */
+	cr_assert_eq(ab_count(log, mark, "GET", "/streams"), 0, "%s", ab_log_summary(log, mark));
 	json_decref(log);
+	/* --refresh-schemas discovers it again, then the cache serves the next run */
+	{
+		const char *args[] = {"apply", pdir, "--state", db, "--auto-approve",
+				      "--refresh-schemas", NULL};
+		resources(true, true, "full_refresh_overwrite");
+		mark = ab_log_len(&fk);
+		r = run(args);
+		cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+		ts_result_free(&r);
+		log = ab_log(&fk);
+		cr_assert_geq(ab_count(log, mark, "GET", "/streams"), 1, "%s",
+			      ab_log_summary(log, mark));
+		json_decref(log);
+		resources(true, true, "full_refresh_append");
+		mark = ab_log_len(&fk);
+		r = apply();
+		expect_ok(&r, "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.");
+		ts_result_free(&r);
+		log = ab_log(&fk);
+		cr_assert_eq(ab_count(log, mark, "GET", "/streams"), 0, "%s",
+			     ab_log_summary(log, mark));
+		json_decref(log);
+	}
 	{
 		char *path = tp_sprintf("/connections/%s", cid);
 		ab_reply c = ab_api(&fk, "GET", path, NULL);
