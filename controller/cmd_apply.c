@@ -152,14 +152,7 @@ int tp_cmd_apply(int argc, char **argv)
 	} else if ((rc = tp_tree_fs_open(&tree, a.dir)) < 0) {
 		goto done;
 	}
-	rc = tp_pipeline_load(&p, tree, &diags);
-	if (rc == TP_EINVALID) {
-		tp_diags_print(&diags, stderr);
-		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was applied", tree->root,
-			     diags.len + diags.dropped, diags.len + diags.dropped == 1 ? "" : "s");
-		goto done;
-	}
-	if (rc < 0)
+	if ((rc = tp_cli_pipeline_load(&p, tree, &diags, "applied")) < 0)
 		goto done;
 	if ((rc = tp_state_open(&st, a.state_path, TP_STATE_READWRITE)) < 0)
 		goto done;

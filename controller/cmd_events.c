@@ -19,28 +19,13 @@ int tp_cmd_events(int argc, char **argv)
 	json_t *ev;
 	int rc = 0;
 
-	for (int a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--state") == 0 && a + 1 < argc)
-			path = argv[++a];
-		else if (strcmp(argv[a], "--resource") == 0 && a + 1 < argc)
-			address = argv[++a];
-		else if (strcmp(argv[a], "--limit") == 0 && a + 1 < argc)
-			limit = atoi(argv[++a]);
-		else if (strcmp(argv[a], "--json") == 0)
-			as_json = true;
-		else {
-			rc = tp_error_set(TP_EUSAGE, "unknown option %s", argv[a]);
-			goto done;
-		}
-	}
-	if (!path) {
-		rc = tp_error_set(TP_EUSAGE, "--state FILE is required");
+	tp_read_args ra = {.limit = 50};
+	if ((rc = tp_cli_read_args(&ra, argc, argv, TP_READ_RESOURCE | TP_READ_LIMIT)) < 0)
 		goto done;
-	}
-	if (limit < 1 || limit > 10000) {
-		rc = tp_error_set(TP_EUSAGE, "--limit takes 1 to 10000");
-		goto done;
-	}
+	path = ra.state;
+	address = ra.resource;
+	limit = ra.limit;
+	as_json = ra.json;
 	if ((rc = tp_open_state_for_reading(&st, path)) < 0 ||
 	    (rc = tp_state_events_list(&events, st, address, limit)) < 0)
 		goto done;

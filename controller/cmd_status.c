@@ -80,21 +80,13 @@ int tp_cmd_status(int argc, char **argv)
 	int64_t expires = 0;
 	int rc = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc)
-			api = argv[++i];
-		else if (strcmp(argv[i], "--json") == 0)
-			as_json = true;
-		else {
-			rc = tp_error_set(TP_EUSAGE, "unknown option %s", argv[i]);
+	{
+		tp_read_args ra = {0};
+		if ((rc = tp_cli_read_args(&ra, argc, argv, TP_READ_API)) < 0)
 			goto done;
-		}
-	}
-	if (!path) {
-		rc = tp_error_set(TP_EUSAGE, "--state FILE is required");
-		goto done;
+		path = ra.state;
+		api = ra.api;
+		as_json = ra.json;
 	}
 	if ((rc = tp_open_state_for_reading(&st, path)) < 0 ||
 	    (rc = tp_state_resources_list(&l, st)) < 0 || (rc = tp_state_runs_list(&runs, st, 1)) < 0)

@@ -40,6 +40,18 @@ void tp_table_print(FILE *f, const char *const *headers, size_t ncols, const jso
 char *tp_format_time(int64_t ms);
 int tp_open_state_for_reading(struct tp_state **out, const char *path);
 void tp_print_json(const json_t *v);
+
+/* The options of the read-only commands: --state FILE (required), --json, and as allowed
+ * --resource ADDRESS, --api URL, --limit N (1–10000; set a->limit to the default first). */
+typedef struct {
+	const char *state;
+	const char *resource;
+	const char *api;
+	int limit;
+	bool json;
+} tp_read_args;
+enum { TP_READ_RESOURCE = 1, TP_READ_API = 2, TP_READ_LIMIT = 4 };
+int tp_cli_read_args(tp_read_args *a, int argc, char **argv, unsigned allowed);
 int tp_cmd_version(int argc, char **argv);
 int tp_cmd_kinds(int argc, char **argv);
 
@@ -207,6 +219,9 @@ int tp_cli_repo_open(tp_source **out, char **mirror, const char *repo, const cha
 int tp_cli_repo_load(tp_tree **tree, tp_pipeline **p, char *commit_out, tp_source *src,
 		     const char *rev, const char *what, tp_diags *diags);
 void tp_cli_repo_close(tp_source *src, char *mirror);
+/* Loads the pipeline in tree for a command; an invalid one has its diagnostics printed on
+ * stderr and the message "<root> is not valid: N errors; nothing was <what>". */
+int tp_cli_pipeline_load(tp_pipeline **out, tp_tree *tree, tp_diags *diags, const char *what);
 
 /* ---------------------------------------------------------------- webhooks (webhook.c) */
 

@@ -5,6 +5,7 @@
  */
 #include "controller.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,4 +64,16 @@ void tp_cli_repo_close(tp_source *src, char *mirror)
 		free(cmd);
 		free(mirror);
 	}
+}
+
+int tp_cli_pipeline_load(tp_pipeline **out, tp_tree *tree, tp_diags *diags, const char *what)
+{
+	int rc = tp_pipeline_load(out, tree, diags);
+	if (rc == TP_EINVALID) {
+		size_t n = diags->len + diags->dropped;
+		tp_diags_print(diags, stderr);
+		tp_error_set(rc, "%s is not valid: %zu error%s; nothing was %s", tree->root, n,
+			     n == 1 ? "" : "s", what);
+	}
+	return rc;
 }

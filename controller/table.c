@@ -74,3 +74,28 @@ void tp_print_json(const json_t *v)
 	puts(text ? text : "null");
 	free(text);
 }
+
+int tp_cli_read_args(tp_read_args *a, int argc, char **argv, unsigned allowed)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		bool has_value = i + 1 < argc;
+		if (strcmp(arg, "--state") == 0 && has_value)
+			a->state = argv[++i];
+		else if ((allowed & TP_READ_RESOURCE) && strcmp(arg, "--resource") == 0 && has_value)
+			a->resource = argv[++i];
+		else if ((allowed & TP_READ_API) && strcmp(arg, "--api") == 0 && has_value)
+			a->api = argv[++i];
+		else if ((allowed & TP_READ_LIMIT) && strcmp(arg, "--limit") == 0 && has_value)
+			a->limit = atoi(argv[++i]);
+		else if (strcmp(arg, "--json") == 0)
+			a->json = true;
+		else
+			return tp_error_set(TP_EUSAGE, "unknown option %s", arg);
+	}
+	if (!a->state)
+		return tp_error_set(TP_EUSAGE, "--state FILE is required");
+	if ((allowed & TP_READ_LIMIT) && (a->limit < 1 || a->limit > 10000))
+		return tp_error_set(TP_EUSAGE, "--limit takes 1 to 10000");
+	return 0;
+}

@@ -128,3 +128,23 @@ Test(cli, kinds_lists_every_kind_and_describes_one)
 	cr_assert(strstr(r.err, "unknown kind"), "%s", r.err);
 	ts_result_free(&r);
 }
+
+Test(cli, read_only_commands_refuse_bad_options)
+{
+	static const struct {
+		const char *args[6];
+		const char *msg;
+	} cases[] = {
+		{{"status", NULL}, "--state FILE is required"},
+		{{"history", "--state", "/tmp/x.db", "--limit", "0", NULL}, "--limit takes 1 to 10000"},
+		{{"events", "--state", "/tmp/x.db", "--bogus", NULL}, "unknown option --bogus"},
+		{{"history", "--state", "/tmp/x.db", "--resource", "a/b", NULL},
+		 "unknown option --resource"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		ts_result r = ts_run_tapestry(cases[i].args, NULL);
+		cr_expect_eq(r.status, 64, "case %zu: %s", i, r.err);
+		cr_expect(strstr(r.err, cases[i].msg), "case %zu: %s", i, r.err);
+		ts_result_free(&r);
+	}
+}
