@@ -40,8 +40,8 @@ elapsed() { echo $(($(date +%s) - T0)); }
 
 # ---------------------------------------------------------------- cleanup (set up first)
 W=""
-PIDS=()      # processes started here (each in its own process group)
-GR_DATA=""   # Grouparoo data dir (stopped through run-grouparoo.sh stop)
+PIDS=()      # processes started here besides the stack (the controller)
+STACK=0      # 1 once scripts/demo/stack.sh up has run in $W
 DONE=0
 SUMMARY=()
 cleanup() {
@@ -49,13 +49,12 @@ cleanup() {
 	trap - EXIT INT TERM
 	if [ "$KEEP" = 1 ] && [ "$DONE" = 1 ]; then
 		say "--keep: everything is left running"
-		note "stop it all with: kill -- ${PIDS[*]/#/-} ; bash tests/grouparoo/run-grouparoo.sh stop ${GR_DATA:-/nonexistent}; rm -rf $W"
+		note "stop it all with: kill -- ${PIDS[*]/#/-} ; bash scripts/demo/stack.sh down $W; rm -rf $W"
 		exit "$rc"
 	fi
-	[ ${#PIDS[@]} -gt 0 ] && echo "demo: stopping what it started (${#PIDS[@]} processes${GR_DATA:+ and Grouparoo})"
+	[ ${#PIDS[@]} -gt 0 ] || [ "$STACK" = 1 ] && echo "demo: stopping what it started"
 	# the controller first (SIGTERM: it finishes the actions in flight and exits)
 	for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-	if [ -n "$GR_DATA" ]; then bash tests/grouparoo/run-grouparoo.sh stop "$GR_DATA" 2>/dev/null || true; fi
 	for _ in $(seq 1 50); do
 		local alive=0
 		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
@@ -63,6 +62,7 @@ cleanup() {
 		sleep 0.1
 	done
 	for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+	[ "$STACK" = 1 ] && bash scripts/demo/stack.sh down "$W"
 	if [ -n "$W" ] && [ -d "$W" ]; then
 		if [ "$rc" -ne 0 ]; then
 			local keepdir="${TMPDIR:-/tmp}/tapestry-demo-last-failure"
@@ -118,66 +118,19 @@ start_bg() { # NAME LOG cmd... : own process group, PID tracked
 	LAST_PID=$!
 }
 
-# ---------------------------------------------------------------- backends
-say "starting the embedded backends on 127.0.0.1 (free ports picked now)"
-AWS_PORT=$(free_port)
-start_bg moto "$W/moto.log" env -u AWS_ENDPOINT_URL moto_server -H 127.0.0.1 -p "$AWS_PORT"
-wait_port "$AWS_PORT" moto_server "$W/moto.log" "$LAST_PID"
-note "AWS        moto_server           http://127.0.0.1:$AWS_PORT"
-
-mkdir -p "$W/keys" && chmod 700 "$W/keys"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/keys/snowflake_key.p8" 2>/dev/null
-openssl pkey -in "$W/keys/snowflake_key.p8" -pubout -out "$W/keys/snowflake_key.pub" 2>/dev/null
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/keys/airbyte_user_key.p8" 2>/dev/null
-SF_PORT=$(free_port)
-start_bg snowflake "$W/snowflake.log" build/fake_snowflake --port "$SF_PORT" \
-	--account RAINSHIELD-ANALYTICS --user TAPESTRY --public-key "$W/keys/snowflake_key.pub" \
-	--role TAPESTRY_ADMIN --log "$W/snowflake-requests.log"
-wait_port "$SF_PORT" fake_snowflake "$W/snowflake.log" "$LAST_PID"
-note "Snowflake  tests/fakes/snowflake http://127.0.0.1:$SF_PORT (SQL API v2, key-pair JWT)"
-
-AB_PORT=$(free_port)
-AB_ID="demo-airbyte-app" AB_SECRET="demo-airbyte-secret-$RANDOM$RANDOM"
-start_bg airbyte "$W/airbyte.log" build/fake_airbyte --port "$AB_PORT" \
-	--client-id "$AB_ID" --client-secret "$AB_SECRET" --log "$W/airbyte-requests.log"
-wait_port "$AB_PORT" fake_airbyte "$W/airbyte.log" "$LAST_PID"
-note "Airbyte    tests/fakes/airbyte   http://127.0.0.1:$AB_PORT/api/public/v1"
-
-GROUPAROO=1 GR_WHY=""
-GR_KEY="demo_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# ---------------------------------------------------------------- backends and repository
+say "starting the embedded backends on 127.0.0.1 (scripts/demo/stack.sh; free ports picked now)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	note "Grouparoo needs Node.js and npm: apt-get install nodejs npm libnode-dev"
 	"${need_sudo[@]}" apt-get install -y -qq --no-install-recommends nodejs npm libnode-dev g++ make >/dev/null 2>&1 || true
 fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	GROUPAROO=0 GR_WHY="Node.js/npm are not installed and could not be installed"
-elif gr_cache="${TAPESTRY_GROUPAROO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tapestry-grouparoo}/$(cat tests/grouparoo/package.json tests/grouparoo/package-lock.json | sha256sum | cut -c1-16)"
-	[ ! -f "$gr_cache/.installed" ] && ! timeout 20 npm ping >/dev/null 2>&1; then
-	GROUPAROO=0 GR_WHY="the npm registry ($(npm config get registry 2>/dev/null)) is unreachable, so Grouparoo 0.9 cannot be installed (npm ping failed)"
-elif [ ! -f "$gr_cache/.installed" ] && note "installing Grouparoo 0.9 from npm into $gr_cache (once; a few minutes)" &&
-	! timeout 900 bash tests/grouparoo/run-grouparoo.sh install >"$W/grouparoo-install.log" 2>&1; then
-	GROUPAROO=0
-	if ! timeout 20 npm ping >/dev/null 2>&1; then
-		GR_WHY="the npm registry is unreachable, so Grouparoo 0.9 cannot be installed"
-	else
-		GR_WHY="npm could not install Grouparoo 0.9: $(tail -n 1 "$W/grouparoo-install.log")"
-	fi
-fi
-if [ "$GROUPAROO" = 1 ]; then
-	GR_PORT=$(free_port)
-	GR_DATA="$W/grouparoo"
-	if ! GROUPAROO_API_KEY="$GR_KEY" bash tests/grouparoo/run-grouparoo.sh start "$GR_DATA" "$GR_PORT" >"$W/grouparoo-start.log" 2>&1; then
-		GROUPAROO=0 GR_WHY="Grouparoo did not start: $(tail -n 1 "$W/grouparoo-start.log")"
-		cp "$GR_DATA/grouparoo.log" "$W/grouparoo.log" 2>/dev/null || true
-		GR_DATA=""
-	else
-		note "Grouparoo  the real 0.9.0 (npm)  http://127.0.0.1:$GR_PORT"
-	fi
-fi
+STACK=1
+bash scripts/demo/stack.sh up "$W" --build build --grouparoo optional 2>&1 | sed 's/^stack: /   /'
+# shellcheck disable=SC1091
+source "$W/stack.env"
+: "${VPC:?}" "${SUBNET1:?}" "${SUBNET2:?}" "${ZONE:?}" "${AWS_PORT:?}" "${SF_PORT:?}" "${AB_PORT:?}"
+REPO="$STACK_REPO"
 [ "$GROUPAROO" = 1 ] || warn "the Grouparoo part is skipped: $GR_WHY. The syncing side (resources/syncing.yaml) is left out of the demo's repository; everything else runs."
-
-# ---------------------------------------------------------------- AWS bootstrap
-export AWS_ACCESS_KEY_ID=AKIADEMODEMODEMO0000 AWS_SECRET_ACCESS_KEY=demo-secret AWS_REGION=us-east-1
 aws_query() { # SERVICE FORM : an unsigned Query call to moto (it is not enforcing signatures)
 	curl -sf "http://127.0.0.1:$AWS_PORT/" -H "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20260101/us-east-1/$1/aws4_request, SignedHeaders=host, Signature=0" \
 		--data "$2"
@@ -187,49 +140,12 @@ aws_json() { # TARGET BODY
 		-H "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=0" \
 		--data "$2"
 }
-xml() { grep -o "<$1>[^<]*" | head -n 1 | sed "s:<$1>::"; }
-say "preparing moto: what the pipeline expects to exist before it (demo overlay, part 1)"
-VPC=$(aws_query ec2 "Action=CreateVpc&CidrBlock=10.0.0.0/16&Version=2016-11-15" | xml vpcId)
-S1=$(aws_query ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a&Version=2016-11-15" | xml subnetId)
-S2=$(aws_query ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.2.0/24&AvailabilityZone=us-east-1b&Version=2016-11-15" | xml subnetId)
-ZONE=$(curl -sf "http://127.0.0.1:$AWS_PORT/2013-04-01/hostedzone" -H 'Content-Type: application/xml' \
-	-H "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20260101/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=0" \
-	--data "<CreateHostedZoneRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Name>internal.</Name><CallerReference>demo-$RANDOM</CallerReference></CreateHostedZoneRequest>" |
-	xml Id | sed 's:.*/::')
-[ -n "$VPC" ] && [ -n "$S1" ] && [ -n "$S2" ] && [ -n "$ZONE" ] || { warn "could not create the VPC, subnets and hosted zone in moto"; exit 1; }
-note "VPC $VPC, subnets $S1 and $S2, hosted zone $ZONE (the example's ids are placeholders)"
-for kv in "client_id:$AB_ID" "client_secret:$AB_SECRET"; do
-	aws_json AmazonSSM.PutParameter "$(jq -nc --arg n "/rainshield/airbyte/${kv%%:*}" --arg v "${kv#*:}" '{Name:$n,Value:$v,Type:"SecureString"}')" >/dev/null
-done
+say "what the pipeline expects to exist before it (demo overlay, part 1)"
+note "moto: VPC $VPC, subnets $SUBNET1 and $SUBNET2, hosted zone $ZONE (the example's ids are placeholders)"
 note "SSM /rainshield/airbyte/client_id and client_secret: the Airbyte application's credentials,"
 note "stored by the operator after Airbyte is up (kickstart README), here the fake's."
 
-# The secrets infrastructure.yaml copies into SSM, as the operator exports them on the host.
-export RAINSHIELD_STAGING_ACCESS_KEY_ID=AKIADEMOSTAGING00000 RAINSHIELD_STAGING_SECRET_ACCESS_KEY=demo-staging-secret \
-	ZOOM_ACCOUNT_ID=demo-zoom-account ZOOM_CLIENT_ID=demo-zoom-client ZOOM_CLIENT_SECRET=demo-zoom-secret \
-	SALESFORCE_CLIENT_ID=demo-sf-client SALESFORCE_CLIENT_SECRET=demo-sf-secret SALESFORCE_REFRESH_TOKEN=demo-sf-refresh \
-	SNOWFLAKE_GROUPAROO_PASSWORD="Demo-Grouparoo-Pa55!" MAILCHIMP_API_KEY=demo0000000000000000000000000000-us6 \
-	GROUPAROO_API_KEY="$GR_KEY" GROUPAROO_SERVER_TOKEN="demo-server-token-$RANDOM"
-
-# ---------------------------------------------------------------- the repository
 say "the pipeline repository: examples/kickstart + the demo overlay (scripts/demo/)"
-REPO="$W/rainshield-pipeline"
-cp -r examples/kickstart "$REPO"
-WFILE="-"
-if [ "$GROUPAROO" = 1 ]; then
-	WFILE="$W/warehouse.sqlite"
-	sqlite3 "$WFILE" <<'SQL'
-CREATE TABLE EMAIL_MODEL (EMAIL TEXT PRIMARY KEY, FIRST_NAME TEXT, LAST_NAME TEXT, UPDATED_AT TEXT);
-INSERT INTO EMAIL_MODEL VALUES
- ('diana.prince@example.com', 'Diana', 'Prince', '2026-01-01 06:00:00'),
- ('barry.allen@example.com', 'Barry', 'Allen', '2026-01-01 06:00:00'),
- ('betty.rubble@example.com', 'Betty', 'Rubble', '2026-01-01 06:00:00'),
- ('jack.rogers@example.com', 'Jack', 'Rogers', '2026-01-01 06:00:00');
-CREATE TABLE MAILCHIMP_AUDIENCE (email_address TEXT PRIMARY KEY, FNAME TEXT, LNAME TEXT);
-CREATE TABLE MAILCHIMP_TAGS (email_address TEXT, tag TEXT);
-SQL
-fi
-python3 scripts/demo/overlay.py "$REPO" "$VPC" "$S1" "$S2" "$ZONE" "$W/keys" "$WFILE"
 note "what the overlay changes, and why (examples/kickstart itself is untouched):"
 note " - the VPC, subnet and hosted-zone ids: the ones just created in moto;"
 note " - the two key files: keys generated for this demo in $W/keys;"
@@ -245,9 +161,6 @@ else
 fi
 gitc() { git -C "$REPO" -c user.name="Rainshield Data" -c user.email=data@rainshield.example "$@"; }
 "$BIN" validate "$REPO" | sed "s:$REPO:rainshield-pipeline:"
-gitc init -q -b main
-gitc add -A
-gitc commit -q -m "Rainshield pipeline: infrastructure, warehouse, ingestion, transformation${GR_PORT:+, syncing}"
 
 # ---------------------------------------------------------------- the controller
 CTL_PORT=$(free_port)
@@ -264,10 +177,6 @@ listen: 127.0.0.1:$CTL_PORT
 poll_interval: 2s
 EOF
 say "starting the controller: tapestry run --config $W/controller.yaml"
-export TAPESTRY_ENDPOINT_AWS="http://127.0.0.1:$AWS_PORT" \
-	TAPESTRY_ENDPOINT_SNOWFLAKE="http://127.0.0.1:$SF_PORT" \
-	TAPESTRY_ENDPOINT_AIRBYTE="http://127.0.0.1:$AB_PORT/api/public/v1"
-[ "$GROUPAROO" = 1 ] && export TAPESTRY_ENDPOINT_GROUPAROO="http://127.0.0.1:$GR_PORT"
 note "TAPESTRY_ENDPOINT_AWS/_SNOWFLAKE/_AIRBYTE${GR_PORT:+/_GROUPAROO} point the providers at the local servers"
 start_bg controller "$W/controller.log" "$BIN" run --config "$W/controller.yaml"
 CTL_PID=$LAST_PID
