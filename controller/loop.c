@@ -119,6 +119,25 @@ static char *dup_str(const json_t *o, const char *key)
 	return v ? tp_strdup(v) : NULL;
 }
 
+/* An http(s) URL with a user part ("https://user:pass@host/..." or "https://TOKEN@host/...")
+ * or any URL with a password. ssh://git@host/... and git@host:path are fine. */
+static bool url_has_credentials(const char *url)
+{
+	const char *scheme = url ? strstr(url, "://") : NULL;
+	const char *host, *end, *at, *colon;
+	if (!scheme)
+		return false;
+	host = scheme + 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	if (!at)
+		return false;
+	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+		return true;
+	colon = memchr(host, ':', (size_t)(at - host));
+	return colon != NULL;
+}
+
 static int resolve_field(char **out, const json_t *o, const char *key, const char *what)
 {
 	const char *v = tp_json_get_str(o, key);
@@ -188,6 +207,15 @@ int tp_controller_config_load(tp_controller_config *c, const char *path, tp_diag
 	c->plan_only = json_is_true(json_object_get(doc, "plan_only"));
 	c->suspend = json_is_true(json_object_get(doc, "suspend"));
 	c->allow_mass_delete = json_is_true(json_object_get(doc, "allow_mass_delete"));
+	if (url_has_credentials(c->repo_url)) {
+		/* libgit2 would keep them in the mirror's config file, and they would show in logs */
+		tp_diags_add(diags, path, 0, 0,
+			     "repository.url: credentials in the URL are refused (they would be "
+			     "stored in the mirror's config in plain text); put the token in "
+			     "repository.token, e.g. token: ${secret:env:GIT_TOKEN}");
+		rc = TP_EINVALID;
+		goto done;
+	}
 	if ((rc = tp_duration_parse(&c->poll_ms, tp_json_get_str(doc, "poll_interval"))) < 0) {
 		tp_diags_add(diags, path, 0, 0, "poll_interval: %s", tp_error_last());
 		goto done;

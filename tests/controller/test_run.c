@@ -641,3 +641,24 @@ Test(run, posts_each_sync_result_as_a_commit_status)
 	free(c);
 	free(cfg);
 }
+
+Test(run, refuses_credentials_in_the_repository_url)
+{
+	int st = 0;
+	char *log, *mirror;
+	struct stat sb;
+	write_pipeline("kind: local.file\nname: a\nspec: {path: @OUT@/a, content: a}\n");
+	commit("one");
+	start("1s", "https://deploy:s3cr3t-token@git.example.invalid/rainshield/pipeline.git");
+	cr_assert_eq(waitpid(ctl_pid, &st, 0), ctl_pid);
+	ctl_pid = -1;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "exit status %d", st);
+	log = ts_read(logpath);
+	cr_assert(strstr(log, "credentials in the URL are refused"), "%s", log);
+	cr_assert(!strstr(log, "s3cr3t-token"), "the token reached the log: %s", log);
+	/* nothing was fetched or written: no mirror in the state directory */
+	mirror = tp_sprintf("%s/mirror.git", statedir);
+	cr_assert(stat(mirror, &sb) != 0, "a mirror was created");
+	free(mirror);
+	free(log);
+}
