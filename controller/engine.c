@@ -4,6 +4,11 @@
  *
  * Scheduling: a pool of worker threads takes plan entries whose dependencies are done,
  * respecting each provider's concurrency limit; an entry whose dependency failed is skipped.
+ * A replacement runs in two steps, as its order demands: the old object is deleted once the
+ * objects that use it are gone (dependants replaced or deleted in the same plan: their old
+ * objects first, in reverse dependency order), the new one is created once its dependencies
+ * are done (forward order). So a connection on a replaced source is deleted before the source
+ * and created after the new source.
  * Every write call is preceded by a committed journal row and followed by its completion and
  * the resource's new state row, so an interruption at any point leaves either a completed
  * record or a pending row that tp_engine_recover resolves by observing. The state handle is
@@ -21,6 +26,7 @@
 #define ST_DONE 2
 #define ST_FAILED 3
 #define ST_SKIPPED 4
+#define ST_HALF 5 /* a replacement whose old object is deleted; the new one comes next */
 
 typedef struct {
 	const tp_provider *prov;
@@ -39,6 +45,9 @@ typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned char *status;
+	int64_t *started; /* when each entry's first step started (monotonic ms) */
+	size_t **del_deps; /* replace entries: entries whose old objects must be deleted first */
+	size_t *ndel_deps;
 	size_t left;
 	prov_slot *provs;
 	size_t nprov;
@@ -632,7 +641,8 @@ static int do_forget(engine *e, const tp_plan_entry *pe)
 	return rc;
 }
 
-static int run_entry(engine *e, const tp_plan_entry *pe)
+/* half: for a replacement, which step (false: delete the old object, true: create). */
+static int run_entry(engine *e, const tp_plan_entry *pe, bool half)
 {
 	prov_slot *ps = slot_for(e, pe->kind);
 	int rc = 0;
@@ -653,11 +663,7 @@ static int run_entry(engine *e, const tp_plan_entry *pe)
 	switch (pe->action) {
 	case TP_ACTION_CREATE: rc = do_write(e, ps, pe, true); break;
 	case TP_ACTION_UPDATE: rc = do_write(e, ps, pe, false); break;
-	case TP_ACTION_REPLACE:
-		rc = do_delete(e, ps, pe);
-		if (rc == 0)
-			rc = do_write(e, ps, pe, true);
-		break;
+	case TP_ACTION_REPLACE: rc = half ? do_write(e, ps, pe, true) : do_delete(e, ps, pe); break;
 	case TP_ACTION_DELETE: rc = do_delete(e, ps, pe); break;
 	default: break;
 	}
@@ -666,7 +672,22 @@ static int run_entry(engine *e, const tp_plan_entry *pe)
 
 /* ---------------------------------------------------------------- scheduler */
 
-/* Picks a runnable entry (mutex held): dependencies done, provider below its limit. Entries
+/* Marks entry i skipped (mutex held). */
+static void skip_entry(engine *e, size_t i, const char *why, const char *event)
+{
+	const tp_plan_entry *pe = &e->plan->entries[i];
+	e->status[i] = ST_SKIPPED;
+	e->left--;
+	if (pe->action == TP_ACTION_NOOP)
+		return;
+	e->sum.skipped++;
+	progress(e, pe->address, tp_action_name(pe->action), "skipped", why);
+	if (event)
+		tp_state_event_add(e->o->state, e->run_id, pe->address, "warn", "skipped", event);
+}
+
+/* Picks a runnable entry (mutex held): dependencies done, provider below its limit. The first
+ * step of a replacement needs only the old objects of its dependants gone (del_deps). Entries
  * whose dependencies failed are marked skipped on the way. -1 when none is runnable now. */
 static ssize_t pick(engine *e)
 {
@@ -674,18 +695,15 @@ static ssize_t pick(engine *e)
 	bool stopping = e->o->stop && *e->o->stop;
 	for (size_t i = 0; i < p->len; i++) {
 		const tp_plan_entry *pe = &p->entries[i];
+		unsigned char st = e->status[i];
 		bool ready = true, blocked = false;
+		bool first_step = st == ST_WAITING && pe->action == TP_ACTION_REPLACE;
 		prov_slot *ps;
-		if (e->status[i] != ST_WAITING)
+		if (st != ST_WAITING && st != ST_HALF)
 			continue;
-		if (stopping) {
-			e->status[i] = ST_SKIPPED;
-			e->left--;
-			if (pe->action != TP_ACTION_NOOP) {
-				e->sum.skipped++;
-				progress(e, pe->address, tp_action_name(pe->action), "skipped",
-					 "stopping: not started");
-			}
+		if (stopping && st == ST_WAITING) {
+			/* not started: left for the next run (a half-done replacement finishes) */
+			skip_entry(e, i, "stopping: not started", NULL);
 			continue;
 		}
 		for (size_t k = 0; k < pe->ndeps; k++) {
@@ -695,16 +713,25 @@ static ssize_t pick(engine *e)
 			else if (s != ST_DONE)
 				ready = false;
 		}
-		if (blocked) {
-			e->status[i] = ST_SKIPPED;
-			e->left--;
-			if (pe->action != TP_ACTION_NOOP) {
-				e->sum.skipped++;
-				progress(e, pe->address, tp_action_name(pe->action), "skipped",
-					 "a resource it depends on failed");
-				tp_state_event_add(e->o->state, e->run_id, pe->address, "warn",
-						   "skipped", "skipped: a dependency failed");
+		if (first_step) {
+			ready = true;
+			for (size_t k = 0; k < e->ndel_deps[i]; k++) {
+				unsigned char s = e->status[e->del_deps[i][k]];
+				if (s == ST_FAILED || s == ST_SKIPPED)
+					blocked = true;
+				else if (s != ST_DONE && s != ST_HALF)
+					ready = false;
 			}
+		}
+		if (blocked) {
+			if (st == ST_HALF)
+				skip_entry(e, i, "a resource it depends on failed; the old object is "
+						 "already deleted, the next run creates the new one",
+					   "skipped: a dependency failed after the old object was "
+					   "deleted (replace)");
+			else
+				skip_entry(e, i, "a resource it depends on failed",
+					   "skipped: a dependency failed");
 			i = (size_t)-1; /* a skip can unblock (skip) earlier entries: rescan */
 			continue;
 		}
@@ -717,6 +744,39 @@ static ssize_t pick(engine *e)
 		return (ssize_t)i;
 	}
 	return -1;
+}
+
+/* For each replacement i: the entries whose old objects must be deleted before i's old object
+ * is: replacements that depend on i, and deletions whose recorded dependencies name i. */
+static void order_replacements(engine *e)
+{
+	const tp_plan *p = e->plan;
+	e->del_deps = tp_calloc(p->len ? p->len : 1, sizeof(*e->del_deps));
+	e->ndel_deps = tp_calloc(p->len ? p->len : 1, sizeof(*e->ndel_deps));
+	for (size_t i = 0; i < p->len; i++) {
+		if (p->entries[i].action != TP_ACTION_REPLACE)
+			continue;
+		for (size_t j = 0; j < p->len; j++) {
+			const tp_plan_entry *pj = &p->entries[j];
+			bool before = false;
+			if (pj->action == TP_ACTION_REPLACE) {
+				for (size_t k = 0; k < pj->ndeps && !before; k++)
+					before = pj->deps[k] == i;
+			} else if (pj->action == TP_ACTION_DELETE && pj->recorded) {
+				size_t k;
+				json_t *v;
+				json_array_foreach(pj->recorded->deps, k, v)
+					if (json_is_string(v) &&
+					    !strcmp(json_string_value(v), p->entries[i].address))
+						before = true;
+			}
+			if (!before)
+				continue;
+			e->del_deps[i] = tp_realloc(e->del_deps[i],
+						    (e->ndel_deps[i] + 1) * sizeof(size_t));
+			e->del_deps[i][e->ndel_deps[i]++] = j;
+		}
+	}
 }
 
 static void count_done(engine *e, const tp_plan_entry *pe)
@@ -739,9 +799,8 @@ static void *worker(void *arg)
 		ssize_t i = pick(e);
 		const tp_plan_entry *pe;
 		prov_slot *ps;
-		bool uses_provider;
+		bool uses_provider, half, first_step;
 		int rc;
-		int64_t t0;
 		if (i < 0) {
 			if (e->left == 0)
 				break;
@@ -751,19 +810,28 @@ static void *worker(void *arg)
 		pe = &e->plan->entries[i];
 		ps = slot_for(e, pe->kind);
 		uses_provider = pe->action != TP_ACTION_NOOP && pe->action != TP_ACTION_FORGET;
+		half = e->status[i] == ST_HALF;
+		first_step = pe->action == TP_ACTION_REPLACE && !half;
 		e->status[i] = ST_RUNNING;
 		if (uses_provider && ps)
 			ps->inflight++;
 		pthread_mutex_unlock(&e->mu);
 
-		if (pe->action != TP_ACTION_NOOP)
+		if (pe->action != TP_ACTION_NOOP && !half) {
 			progress(e, pe->address, tp_action_name(pe->action), "start", NULL);
-		t0 = tp_clock_mono_ms();
-		rc = run_entry(e, pe);
+			e->started[i] = tp_clock_mono_ms();
+		}
+		rc = run_entry(e, pe, half);
 
 		pthread_mutex_lock(&e->mu);
 		if (uses_provider && ps)
 			ps->inflight--;
+		if (rc == 0 && first_step) {
+			/* the old object is gone: the new one waits for its dependencies */
+			e->status[i] = ST_HALF;
+			pthread_cond_broadcast(&e->cv);
+			continue;
+		}
 		e->left--;
 		if (rc == 0) {
 			char detail[64];
@@ -771,7 +839,7 @@ static void *worker(void *arg)
 			count_done(e, pe);
 			if (pe->action != TP_ACTION_NOOP) {
 				snprintf(detail, sizeof(detail), "after %.1fs",
-					 (double)(tp_clock_mono_ms() - t0) / 1000.0);
+					 (double)(tp_clock_mono_ms() - e->started[i]) / 1000.0);
 				progress(e, pe->address, tp_action_name(pe->action), "done", detail);
 				tp_state_event_add(e->o->state, e->run_id, pe->address, "info",
 						   tp_action_name(pe->action), pe->reason);
@@ -859,6 +927,11 @@ static void engine_free(engine *e)
 	}
 	free(e->provs);
 	free(e->status);
+	free(e->started);
+	for (size_t i = 0; e->del_deps && i < e->plan->len; i++)
+		free(e->del_deps[i]);
+	free(e->del_deps);
+	free(e->ndel_deps);
 	json_decref(e->outputs);
 	explicit_bzero(e->key, sizeof(e->key));
 	pthread_mutex_destroy(&e->mu);
@@ -900,6 +973,8 @@ int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_pl
 	if ((rc = tp_state_run_begin(&e.run_id, o->state, o->revision, o->trigger)) < 0)
 		goto done;
 	e.status = tp_calloc(plan->len ? plan->len : 1, 1);
+	e.started = tp_calloc(plan->len ? plan->len : 1, sizeof(*e.started));
+	order_replacements(&e);
 	e.left = plan->len;
 	nthreads = o->concurrency > 0 ? o->concurrency : o->pipeline->settings.concurrency;
 	if (nthreads < 1)

@@ -713,3 +713,57 @@ Test(airbyte_apply, the_kickstart_airbyte_documents_apply)
 	free(yaml);
 	free(sdir);
 }
+
+Test(airbyte_apply, replacing_a_source_replaces_its_connections_in_order)
+{
+	ts_result r;
+	char *src, *dst, *conn_text, *all, *old_sid, *new_sid;
+	json_t *conn;
+	size_t mark;
+	json_t *log;
+	start(NULL);
+	resources(true, true, NULL);
+	r = apply();
+	expect_ok(&r, "3 added");
+	ts_result_free(&r);
+	old_sid = live_id("/sources", "sourceId", "Zoom webinars");
+	/* a workspace is immutable: moving source and destination replaces both, and the
+	 * connection between them (its source and destination change): the old connection is
+	 * deleted before the old source and destination, the new one created after theirs */
+	{
+		ab_reply w = ab_api(&fk, "POST", "/workspaces", "{\"name\":\"analytics\"}");
+		cr_assert_eq(w.status, 200, "%s", w.text);
+		ab_reply_free(&w);
+	}
+	src = ts_replace(SOURCE, "  name: Zoom webinars\n",
+			 "  name: Zoom webinars\n  workspace: analytics\n");
+	dst = ts_replace(DESTINATION, "  name: Snowflake RAW\n",
+			 "  name: Snowflake RAW\n  workspace: analytics\n");
+	conn_text = ts_replace(CONNECTION, "@MODE@", "full_refresh_overwrite");
+	all = tp_sprintf("%s---\n%s---\n%s", src, dst, conn_text);
+	ts_write(dir, "p/resources/ingestion.yaml", all);
+	mark = ab_log_len(&fk);
+	r = apply();
+	expect_ok(&r, "Apply complete! Resources: 3 added, 0 changed, 3 destroyed.");
+	ts_result_free(&r);
+	log = ab_log(&fk);
+	cr_assert_eq(ab_count(log, mark, "DELETE", "/connections/"), 1, "%s",
+		     ab_log_summary(log, mark));
+	cr_assert_eq(ab_count(log, mark, "POST", "/connections"), 1, "%s",
+		     ab_log_summary(log, mark));
+	json_decref(log);
+	new_sid = live_id("/sources", "sourceId", "Zoom webinars");
+	cr_assert_str_neq(new_sid, old_sid);
+	conn = ab_find(&fk, "/connections", "sourceId", new_sid);
+	cr_assert_not_null(conn, "the connection was not created on the new source");
+	json_decref(conn);
+	r = apply();
+	expect_ok(&r, "No changes.");
+	ts_result_free(&r);
+	free(src);
+	free(dst);
+	free(conn_text);
+	free(all);
+	free(old_sid);
+	free(new_sid);
+}
