@@ -406,14 +406,14 @@ static json_t *resources_json(ctl *c, tp_state *st)
 				      (json_int_t)r->observed_ms);
 		/* outputs are ids and names, never secrets; applied specs and observed values
 		 * stay out of the API (they can be large, and observed values are fingerprints) */
-		json_object_set(o, "deps", r->deps ? r->deps : json_array());
+		json_object_set_new(o, "deps", r->deps ? json_incref(r->deps) : json_array());
 		if (r->lifecycle)
 			json_object_set(o, "lifecycle", r->lifecycle);
 		json_object_set_new(o, "revision", r->revision ? json_string(r->revision)
 							       : json_null());
-		json_object_set(o, "drift", json_object_get(drift, r->address)
-						    ? json_object_get(drift, r->address)
-						    : json_array());
+		json_object_set_new(o, "drift", json_object_get(drift, r->address)
+							? json_incref(json_object_get(drift, r->address))
+							: json_array());
 		json_array_append_new(a, o);
 	}
 	json_decref(drift);
@@ -770,6 +770,7 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 	json_t *hashes = NULL;
 	int64_t t0 = tp_clock_mono_ms();
 	int rc;
+	bool stopped = false;
 
 	if ((rc = tp_source_fetch(src)) < 0) {
 		record(c, st, NULL, NULL, "fetch-failed", tp_error_last());
@@ -879,11 +880,12 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 		free(m);
 	} else if (tp_plan_has_changes(plan)) {
 		rc = tp_engine_apply(&sum, &eo, plan);
+		/* stopped by SIGTERM part-way: not applied (the restart finishes the commit) */
+		stopped = strcmp(sum.result, "stopped") == 0;
 		record(c, st, commit, info.tree,
-		       rc == 0 ? "applied" : (strcmp(sum.result, "stopped") == 0 ? "stopped"
-										 : sum.result),
+		       stopped ? "stopped" : rc == 0 ? "applied" : sum.result,
 		       rc == 0 ? NULL : tp_error_last());
-		plan_outcome(c, rc == 0 ? "applied" : sum.result, sum.run_id);
+		plan_outcome(c, rc == 0 && !stopped ? "applied" : sum.result, sum.run_id);
 		if (sum.run_id) {
 			json_t *pj = NULL;
 			pthread_mutex_lock(&c->mu);
@@ -902,7 +904,7 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 		record(c, st, commit, info.tree, "applied", NULL);
 		plan_outcome(c, "no-changes", 0);
 	}
-	if (rc == 0) {
+	if (rc == 0 && !stopped) {
 		pthread_mutex_lock(&c->mu);
 		c->ready = true;
 		snprintf(c->applied, sizeof(c->applied), "%s", commit);

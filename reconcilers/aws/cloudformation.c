@@ -1279,7 +1279,27 @@ done:
 	return out;
 }
 
-/* The observed spec of a live stack, in aws.stack's shape. */
+/* Whether parameter k was set from a secret: a sensitive path, or a secret reference in what
+ * was applied. DescribeStacks answers such a value in clear unless the template declares the
+ * parameter NoEcho (and some emulators answer NoEcho ones in clear too). */
+static bool secret_parameter(const tp_op *op, const char *k, const json_t *applied_params)
+{
+	const char *was = tp_json_get_str(applied_params, k);
+	char *path;
+	bool sensitive;
+	if (was && strstr(was, "${secret:"))
+		return true;
+	if (!op->sensitive)
+		return false;
+	path = tp_sprintf("parameters.%s", k);
+	sensitive = tp_strlist_contains(op->sensitive, path);
+	free(path);
+	return sensitive;
+}
+
+/* The observed spec of a live stack, in aws.stack's shape. Parameters set from secrets are
+ * kept only as keyed fingerprints (compared with the hashes the state recorded), never in
+ * clear. */
 static json_t *observed_spec(tp_aws_session *s, const tp_op *op, const tp_aws_stack *st)
 {
 	json_t *o = json_pack("{s:s,s:b}", "stack_name", st->name, "termination_protection",
@@ -1300,6 +1320,13 @@ static json_t *observed_spec(tp_aws_session *s, const tp_op *op, const tp_aws_st
 			continue;
 		if (json_is_string(v) && strcmp(json_string_value(v), "****") == 0)
 			json_object_set_new(params, k, json_string(MASKED)); /* NoEcho */
+		else if (secret_parameter(op, k, applied_params))
+			/* without a key to fingerprint with, the value is as good as masked */
+			json_object_set_new(params, k,
+					    json_is_string(v) && op->fingerprint_key
+						    ? tp_op_fingerprint(op, json_string_value(v),
+									json_string_length(v))
+						    : json_string(MASKED));
 		else
 			json_object_set(params, k, v);
 	}
@@ -1365,6 +1392,14 @@ static int list_stacks(tp_aws_session *s, tp_aws_stack **out, size_t *n)
 			break;
 	}
 	free(token);
+	if (rc < 0) {
+		/* a later page failed: the stacks of the earlier ones go too */
+		for (size_t i = 0; i < *n; i++)
+			tp_aws_stack_clear(&(*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 

@@ -447,6 +447,15 @@ Test(run, sigterm_stops_cleanly_with_nothing_pending)
 		}
 		cr_log_info("SIGTERM during the first apply: %d of 60 files not yet written",
 			    missing);
+		if (missing > 0) {
+			/* a run stopped part-way is not an applied revision */
+			char *rev = NULL;
+			cr_assert_eq(tp_state_open(&s, db, TP_STATE_READONLY), 0, "%s",
+				     tp_error_last());
+			cr_assert_eq(tp_state_revision_last_applied(&rev, s), TP_ENOTFOUND,
+				     "a stopped run was recorded as applied (%s)", rev ? rev : "");
+			tp_state_close(s);
+		}
 	}
 	/* and a restart picks up where it stopped */
 	extra_env = NULL;
