@@ -32,6 +32,9 @@ static const tp_field file_fields[] = {
 	{0},
 };
 
+/* sha256: the hex SHA-256 of the content written, or, when that content holds a secret,
+ * "hmac:" + HMAC-SHA256 keyed with the installation key: it still changes with the content
+ * (a restart trigger for dependants) but cannot confirm a guessed secret offline. */
 static const char *const file_outputs[] = {"path", "~sha256", NULL};
 
 static void file_check(const json_t *spec, tp_check *c)
@@ -74,7 +77,7 @@ static json_t *file_predict(const json_t *spec)
 		json_object_set(out, "path", path);
 	/* content from a repository file (source) is known too, but only to the loader; the
 	 * hash of inline content is computed here */
-	if (json_is_string(content)) {
+	if (json_is_string(content) && !strstr(json_string_value(content), "${secret:")) {
 		uint8_t d[TP_SHA256_LEN];
 		char hex[2 * TP_SHA256_LEN + 1];
 		tp_sha256(d, json_string_value(content), json_string_length(content));
@@ -95,8 +98,9 @@ static bool is_sensitive(const tp_op *op, const char *path)
 }
 
 /* The content a spec asks for: inline, or a repository file with ${...} interpolated. The
- * repository file must be the one that was planned (its digest is in the spec value). */
-static int desired_content(char **out, const tp_op *op)
+ * repository file must be the one that was planned (its digest is in the spec value).
+ * *secret: whether the content takes a secret in. */
+static int desired_content(char **out, bool *secret, const tp_op *op)
 {
 	const char *content = tp_json_get_str(op->spec, "content");
 	const char *source = tp_json_get_str(op->spec, "source");
@@ -106,8 +110,10 @@ static int desired_content(char **out, const tp_op *op)
 	int rc = 0;
 
 	*out = NULL;
+	*secret = is_sensitive(op, "content");
 	tp_buf_init(&b, MAX_FILE_BYTES);
 	if (content) {
+		*secret = *secret || strstr(content, "${secret:") != NULL;
 		*out = tp_strdup(content);
 		goto done;
 	}
@@ -130,6 +136,7 @@ static int desired_content(char **out, const tp_op *op)
 			goto done;
 		}
 	}
+	*secret = *secret || strstr(tp_buf_cstr(&b), "${secret:") != NULL;
 	rc = op->interpolate ? op->interpolate(op->interpolate_ctx, tp_buf_cstr(&b), out)
 			     : (*out = tp_strdup(tp_buf_cstr(&b)), 0);
 done:
@@ -274,22 +281,29 @@ done:
 	return rc;
 }
 
-static json_t *outputs_for(const char *path, const char *content)
+static json_t *outputs_for(const tp_op *op, const char *path, const char *content, bool secret)
 {
 	uint8_t d[TP_SHA256_LEN];
-	char hex[2 * TP_SHA256_LEN + 1];
-	tp_sha256(d, content, strlen(content));
+	char hex[2 * TP_SHA256_LEN + 1], val[sizeof(hex) + 5];
+	if (secret)
+		tp_hmac_sha256(d, op->fingerprint_key ? op->fingerprint_key : (const uint8_t *)"",
+			       op->fingerprint_key ? 32 : 0, content, strlen(content));
+	else
+		tp_sha256(d, content, strlen(content));
 	tp_hex_encode(hex, d, sizeof(d));
-	return json_pack("{s:s,s:s}", "path", path, "sha256", hex);
+	snprintf(val, sizeof(val), "%s%s", secret ? "hmac:" : "", hex);
+	explicit_bzero(d, sizeof(d));
+	return json_pack("{s:s,s:s}", "path", path, "sha256", val);
 }
 
 static int file_write_op(const tp_op *op, tp_op_result *out, bool creating)
 {
 	const char *path = tp_json_get_str(op->spec, "path");
 	char *content = NULL;
+	bool secret = false;
 	int rc;
 
-	if ((rc = desired_content(&content, op)) < 0)
+	if ((rc = desired_content(&content, &secret, op)) < 0)
 		goto done;
 	if (creating && access(path, F_OK) == 0 && marker_state(path, op->marker) < 0) {
 		rc = tp_error_set(TP_EEXISTS,
@@ -302,7 +316,7 @@ static int file_write_op(const tp_op *op, tp_op_result *out, bool creating)
 			     parse_mode(tp_json_get_str(op->spec, "mode")))) < 0)
 		goto done;
 	out->provider_id = tp_strdup(path);
-	out->outputs = outputs_for(path, content);
+	out->outputs = outputs_for(op, path, content, secret);
 done:
 	tp_secret_free(content);
 	return rc;
@@ -310,10 +324,11 @@ done:
 
 /*
  * Fault injection, because local.file is the engine's network-free test target:
- * TAPESTRY_LOCAL_FAULTS="throttle:N,transient:M,latency:L" makes the first N write calls of
- * every address fail as throttled (Retry-After 50 ms) and the next M as transient server
- * errors, before they succeed, and every write call take L ms. Unset (always, in production)
- * it costs one getenv per write.
+ * TAPESTRY_LOCAL_FAULTS="throttle:N,transient:M,latency:L,observe:O" makes the first N write
+ * calls of every address fail as throttled (Retry-After 50 ms) and the next M as transient
+ * server errors, before they succeed, every write call take L ms, and the first O
+ * observations of the process fail as transient errors. Unset (always, in production) it
+ * costs one getenv per call.
  */
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *fault_counts; /* {address: calls so far} */
@@ -345,6 +360,23 @@ static int injected_fault(const tp_op *op)
 	}
 	if (n < throttle + transient)
 		return tp_error_set(TP_ETRANSIENT, "%s: injected server error (503)", op->address);
+	return 0;
+}
+
+static int observe_calls; /* under fault_mu */
+
+static int injected_observe_fault(void)
+{
+	const char *spec = getenv("TAPESTRY_LOCAL_FAULTS");
+	const char *o;
+	int n;
+	if (!spec || !(o = strstr(spec, "observe:")))
+		return 0;
+	pthread_mutex_lock(&fault_mu);
+	n = observe_calls++;
+	pthread_mutex_unlock(&fault_mu);
+	if (n < atoi(o + 8))
+		return tp_error_set(TP_ETRANSIENT, "local.file: injected failure of an observation");
 	return 0;
 }
 
@@ -400,8 +432,15 @@ static int file_adopt(void *session, const tp_op *op, tp_op_result *out)
 	tp_buf_init(&b, MAX_FILE_BYTES);
 	rc = tp_file_read(&b, path, MAX_FILE_BYTES);
 	if (rc == 0) {
+		/* whether the content takes a secret in: from the spec when there is one (when
+		 * it cannot be told, the digest is keyed) */
+		char *want = NULL;
+		bool secret = true;
+		if (!op->spec || desired_content(&want, &secret, op) < 0)
+			secret = true;
+		tp_secret_free(want);
 		out->provider_id = tp_strdup(path);
-		out->outputs = outputs_for(path, tp_buf_cstr(&b));
+		out->outputs = outputs_for(op, path, tp_buf_cstr(&b), secret);
 	}
 	tp_buf_free(&b);
 	return rc;
@@ -409,7 +448,12 @@ static int file_adopt(void *session, const tp_op *op, tp_op_result *out)
 
 static int file_observe(void *session, const tp_op *ops, size_t n, json_t **out)
 {
+	int rc = injected_observe_fault();
 	(void)session;
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		const tp_op *op = &ops[i];
 		const char *path = recorded_path(op);
