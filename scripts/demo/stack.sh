@@ -202,8 +202,9 @@ SQL
 	python3 "$ROOT/scripts/demo/overlay.py" "$repo" "$vpc" "$s1" "$s2" "$zone" "$dir/keys" "$wfile" >&2
 	git -C "$repo" init -q -b main
 	git -C "$repo" add -A
-	git -C "$repo" -c user.name="Rainshield Data" -c user.email=data@rainshield.example \
-		commit -q -m "Rainshield pipeline: infrastructure, warehouse, ingestion, transformation${gr_port:+, syncing}"
+	GIT_AUTHOR_NAME="Rainshield Data" GIT_AUTHOR_EMAIL=data@rainshield.example \
+		GIT_COMMITTER_NAME="Rainshield Data" GIT_COMMITTER_EMAIL=data@rainshield.example \
+		git -C "$repo" commit -q -m "Rainshield pipeline: infrastructure, warehouse, ingestion, transformation${gr_port:+, syncing}"
 
 	# ---- stack.env
 	{
