@@ -322,7 +322,54 @@ static bool retryable(int rc)
 	return rc == TP_ETRANSIENT || rc == TP_ETHROTTLED;
 }
 
-typedef enum { CALL_CREATE, CALL_UPDATE, CALL_REMOVE } call_kind;
+/* After a read failed with rc (a kind's observation, a secret): whether to read again, having
+ * waited first — the same policy as writes (capped exponential backoff with full jitter, or
+ * the server's Retry-After, capped at the backoff cap times 3), within the engine's attempts
+ * and the provider's retry budget. The providers' clients retry a few times themselves; this
+ * is what keeps one unlucky request from failing a whole run. */
+/* tapestry_api_requests_total{provider,code}: one provider call (a write or a batch of
+ * observations) by outcome, for /metrics and the dashboard's provider health. */
+static void count_request(engine *e, const prov_slot *ps, int rc)
+{
+	char lbl[128];
+	if (!e->o->metrics)
+		return;
+	snprintf(lbl, sizeof(lbl), "provider=\"%s\",code=\"%s\"", ps->prov->name,
+		 rc == 0 ? "ok" : rc == TP_ETHROTTLED ? "throttled"
+		 : rc == TP_ETRANSIENT ? "transient" : "error");
+	tp_metrics_add(e->o->metrics, "tapestry_api_requests_total", lbl, 1);
+}
+
+static bool read_again(engine *e, prov_slot *ps, int attempt, int rc, const char *what)
+{
+	int64_t base = e->o->backoff_base_ms > 0 ? e->o->backoff_base_ms : 200;
+	int64_t cap = e->o->backoff_cap_ms > 0 ? e->o->backoff_cap_ms : 20000;
+	int64_t after = tp_error_retry_after(), delay;
+	if (!retryable(rc) || attempt >= max_attempts(e->o) || (e->o->stop && *e->o->stop))
+		return false;
+	pthread_mutex_lock(&e->mu);
+	if (ps->budget <= 0) {
+		pthread_mutex_unlock(&e->mu);
+		return false;
+	}
+	ps->budget--;
+	e->sum.retries++;
+	pthread_mutex_unlock(&e->mu);
+	if (e->o->metrics) {
+		char lbl[128];
+		snprintf(lbl, sizeof(lbl), "provider=\"%s\"", ps->prov->name);
+		tp_metrics_add(e->o->metrics, "tapestry_retries_total", lbl, 1);
+	}
+	delay = tp_backoff_ms(attempt, base, cap);
+	if (after >= 0)
+		delay = after < cap * 3 ? after : cap * 3;
+	tp_log(TP_LOG_WARN, NULL, NULL, "%s: attempt %d failed (%s); reading again in %lld ms: %s",
+	       what, attempt, tp_error_name(rc), (long long)delay, tp_error_last());
+	tp_clock_sleep_ms(delay);
+	return true;
+}
+
+typedef enum { CALL_CREATE, CALL_UPDATE, CALL_REMOVE, CALL_ADOPT } call_kind;
 
 /* One provider call with the retry policy: capped exponential backoff with full jitter,
  * Retry-After honoured (capped at the backoff cap times 3), bounded attempts, and the
@@ -342,14 +389,10 @@ static int call(engine *e, prov_slot *ps, const tp_kind *k, call_kind what, cons
 		case CALL_CREATE: rc = k->create(ps->session, op, res); break;
 		case CALL_UPDATE: rc = k->update(ps->session, op, res); break;
 		case CALL_REMOVE: rc = k->remove(ps->session, op); break;
+		case CALL_ADOPT: rc = k->adopt(ps->session, op, res); break;
 		}
-		if (e->o->metrics) {
-			char lbl[128];
-			snprintf(lbl, sizeof(lbl), "provider=\"%s\",code=\"%s\"", ps->prov->name,
-				 rc == 0 ? "ok" : rc == TP_ETHROTTLED ? "throttled"
-					 : rc == TP_ETRANSIENT ? "transient" : "error");
-			tp_metrics_add(e->o->metrics, "tapestry_api_requests_total", lbl, 1);
-		}
+		/* an adopt that finds nothing answered fine: there is nothing */
+		count_request(e, ps, what == CALL_ADOPT && rc == TP_ENOTFOUND ? 0 : rc);
 		if (rc == 0 || !retryable(rc))
 			return rc;
 		after = tp_error_retry_after();
@@ -495,9 +538,12 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	interp_ctx ic = {e, r};
 	char token[33];
 	char *marker = marker_for(e->o->pipeline, pe->address);
-	char *hash = NULL;
+	char *hash = NULL, *adopted_id = NULL;
+	json_t *adopted_outputs = NULL;
 	tp_strlist sens = {0};
 	int64_t jid = 0;
+	bool resumed = create && sr && sr->status && strcmp(sr->status, TP_STATUS_CREATING) == 0 &&
+		       r->kind->adopt;
 	int rc;
 
 	pthread_mutex_lock(&e->mu);
@@ -567,15 +613,61 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	pthread_mutex_unlock(&e->mu);
 	if (rc < 0)
 		goto done;
-	rc = call(e, ps, r->kind, create ? CALL_CREATE : CALL_UPDATE, &op, &res, jid);
+	if (resumed) {
+		/* An earlier run's create of this address was interrupted, and its object was not
+		 * found (or could not be looked for) when that was recovered. The API may have
+		 * finished the request since: a server goes on with a request whose client died.
+		 * Look again right before creating, so that object is taken up and brought to
+		 * the spec instead of being refused as a stranger's namesake or made twice. */
+		rc = call(e, ps, r->kind, CALL_ADOPT, &op, &res, jid);
+		if (rc == 0) {
+			json_t *seen = NULL;
+			adopted_id = res.provider_id;
+			res.provider_id = NULL;
+			adopted_outputs = res.outputs;
+			res.outputs = NULL;
+			op.provider_id = adopted_id;
+			/* What the kind makes of it: an object it observes as not there (one it
+			 * reports unfinished, such as a Grouparoo source still a draft) is left to
+			 * its create, which takes up its own unfinished objects; anything else is
+			 * brought to the spec by an update. */
+			for (int attempt = 1; r->kind->observe; attempt++) {
+				rc = r->kind->observe(ps->session, &op, 1, &seen);
+				if (rc == 0 || !read_again(e, ps, attempt, rc, pe->address))
+					break;
+			}
+			if (rc == 0 && r->kind->observe && !seen) {
+				tp_log(TP_LOG_WARN, pe->address, NULL,
+				       "an interrupted create's object turned up unfinished (%s): its "
+				       "create takes it up", adopted_id);
+				op.provider_id = NULL;
+				free(adopted_id);
+				adopted_id = NULL;
+				json_decref(adopted_outputs);
+				adopted_outputs = NULL;
+				rc = call(e, ps, r->kind, CALL_CREATE, &op, &res, jid);
+			} else if (rc == 0) {
+				tp_log(TP_LOG_WARN, pe->address, NULL,
+				       "an interrupted create's object turned up (%s): adopted and "
+				       "brought to the spec instead of created again", adopted_id);
+				rc = call(e, ps, r->kind, CALL_UPDATE, &op, &res, jid);
+			}
+			json_decref(seen);
+		} else if (rc == TP_ENOTFOUND) {
+			rc = call(e, ps, r->kind, CALL_CREATE, &op, &res, jid);
+		}
+	} else {
+		rc = call(e, ps, r->kind, create ? CALL_CREATE : CALL_UPDATE, &op, &res, jid);
+	}
 
 	pthread_mutex_lock(&e->mu);
 	if (rc < 0) {
 		char *m = tp_strdup(tp_error_last());
 		tp_state_journal_complete(e->o->state, jid, "failed", m);
 		/* a refused create made nothing: drop its provisional row. After transient
-		 * failures the object may exist: the row stays for recovery to check. */
-		if (create && !retryable(rc))
+		 * failures the object may exist: the row stays for recovery to check. So does
+		 * the row of an adopted object whose update failed. */
+		if (create && !retryable(rc) && !adopted_id)
 			tp_state_resource_delete(e->o->state, pe->address);
 		tp_error_set(rc, "%s", m);
 		free(m);
@@ -586,11 +678,14 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	row.kind = (char *)(uintptr_t)r->kind->name;
 	row.name = r->name;
 	row.provider_id = res.provider_id ? res.provider_id
+			  : adopted_id	  ? adopted_id
 					  : (sr ? sr->provider_id : NULL);
 	row.applied = applied;
 	row.secret_hashes = hashes;
 	if (res.outputs)
 		row.outputs = json_incref(res.outputs);
+	else if (adopted_outputs)
+		row.outputs = json_incref(adopted_outputs);
 	else if (sr && sr->outputs)
 		row.outputs = json_incref(sr->outputs);
 	else
@@ -624,6 +719,8 @@ done:
 	json_decref(hashes);
 	tp_op_result_clear(&res);
 	tp_strlist_free(&sens);
+	json_decref(adopted_outputs);
+	free(adopted_id);
 	free(hash);
 	free(marker);
 	return rc;
@@ -883,7 +980,13 @@ static int provider_secret(void *ctx, const char *scheme, const char *location, 
 		if (rc < 0)
 			return tp_error_set(rc, "secret ${secret:%s:%s}: %s", scheme, location,
 					    ps->open_error);
-		return ps->prov->resolve_secret(ps->session, location, out);
+		for (int attempt = 1;; attempt++) {
+			char what[160];
+			rc = ps->prov->resolve_secret(ps->session, location, out);
+			snprintf(what, sizeof(what), "secret ${secret:%s:%s}", scheme, location);
+			if (rc == 0 || !read_again(e, ps, attempt, rc, what))
+				return rc;
+		}
 	}
 	return tp_error_set(TP_EINVALID, "secret ${secret:%s:%s}: no provider serves \"%s\" "
 					 "secrets", scheme, location, scheme);
@@ -1085,7 +1188,18 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 				ops[j].tree = o->tree;
 				idx[j++] = i;
 			}
-			rc = k->observe(e.provs[pi].session, ops, n, out);
+			for (int attempt = 1;; attempt++) {
+				char what[160];
+				rc = k->observe(e.provs[pi].session, ops, n, out);
+				count_request(&e, &e.provs[pi], rc);
+				snprintf(what, sizeof(what), "observing %s", k->name);
+				if (rc == 0 || !read_again(&e, &e.provs[pi], attempt, rc, what))
+					break;
+				for (j = 0; j < n; j++) {
+					json_decref(out[j]);
+					out[j] = NULL;
+				}
+			}
 			for (j = 0; j < n; j++) {
 				tp_state_resource *sr = &recorded->items[idx[j]];
 				if (rc == 0) {
@@ -1281,20 +1395,36 @@ static int recover_creating(engine *e, const tp_engine_opts *o)
 			why = tp_sprintf("unfinished create of %s cannot be checked now; left for the "
 					 "next run", sr->address);
 		} else if ((arc = k->adopt(ps->session, &op, &res)) == 0) {
+			/* Found. The create may have stopped half-way (an object made but not yet
+			 * configured), so while the pipeline still has the resource the row stays
+			 * unfinished: the plan's create takes the object up and brings it to the
+			 * spec, never making another. Otherwise the object is recorded as is, for
+			 * the plan to delete. */
+			bool wanted = tp_pipeline_find(o->pipeline, sr->address) != NULL;
 			free(sr->provider_id);
 			sr->provider_id = res.provider_id;
 			res.provider_id = NULL;
 			json_decref(sr->outputs);
 			sr->outputs = res.outputs ? json_incref(res.outputs) : json_object();
-			free(sr->status);
-			sr->status = tp_strdup("ready");
+			if (!wanted) {
+				free(sr->status);
+				sr->status = tp_strdup("ready");
+			}
 			rc = tp_state_resource_put(o->state, sr);
-			why = tp_sprintf("unfinished create of %s: the object exists and was adopted",
-					 sr->address);
+			why = wanted ? tp_sprintf("unfinished create of %s: the object exists (%s); "
+						  "the create takes it up and brings it to the spec",
+						  sr->address, sr->provider_id)
+				     : tp_sprintf("unfinished create of %s: the object exists and was "
+						  "adopted", sr->address);
+		} else if (arc == TP_ENOTFOUND && tp_pipeline_find(o->pipeline, sr->address)) {
+			/* Nothing there now, but the request may still be finishing on the
+			 * server: the row stays, and the create looks again before it creates. */
+			why = tp_sprintf("unfinished create of %s: no object found yet; the next "
+					 "create looks for it again before creating it", sr->address);
 		} else if (arc == TP_ENOTFOUND) {
 			rc = tp_state_resource_delete(o->state, sr->address);
-			why = tp_sprintf("unfinished create of %s: no object was created; the next "
-					 "plan creates it", sr->address);
+			why = tp_sprintf("unfinished create of %s: no object was created, and the "
+					 "pipeline no longer has it; forgotten", sr->address);
 		} else {
 			/* the provider could not tell (outage): keep the row and ask again later */
 			why = tp_sprintf("unfinished create of %s cannot be checked now (%s); left for "

@@ -32,6 +32,10 @@ typedef struct {
 	char applied_tree[41];   /* the pipeline path's tree id at that commit */
 	char *applied_message;
 	char *applied_author;
+	char *fetched_message;   /* subject and author of the newest commit seen */
+	char *fetched_author;
+	tp_strlist drifted_now;  /* addresses drifted at the last plan (drift events on change) */
+	json_t *api_window;      /* per provider: [[mono ms, calls, failed], ...] for 5-min rates */
 	char *last_result;       /* "applied", "no-op", "invalid", "refused", "failed", ... */
 	char *last_error;
 	int64_t last_sync_ms, last_applied_ms;
@@ -312,6 +316,12 @@ static json_t *status_json(ctl *c)
 		json_object_set_new(o, "poll_interval_ms", json_integer(c->cfg->poll_ms));
 		json_object_set_new(o, "drift_interval_ms",
 				    json_integer(c->cfg->drift_ms > 0 ? c->cfg->drift_ms : 600000));
+		if (c->fetched_message)
+			json_object_set_new(json_object_get(o, "revision"), "fetched_message",
+					    json_string(c->fetched_message));
+		if (c->fetched_author)
+			json_object_set_new(json_object_get(o, "revision"), "fetched_author",
+					    json_string(c->fetched_author));
 	}
 	if (c->problems.len) {
 		json_t *a = json_array();
@@ -460,7 +470,45 @@ static bool list_has(const char *list, const char *item)
 	return false;
 }
 
-/* Per-provider API health from the metrics: calls by outcome, retries, error rate. */
+#define RATE_WINDOW_MS ((int64_t)5 * 60 * 1000)
+
+/* Records a provider's call totals now and returns its failed/total ratio over the last five
+ * minutes: since the newest sample at least that old (the oldest kept), or since start. */
+static double recent_error_rate(ctl *c, const char *provider, double total, double failed)
+{
+	int64_t now = tp_clock_mono_ms();
+	json_t *w, *base;
+	double rate, dt, df;
+	pthread_mutex_lock(&c->mu);
+	if (!c->api_window)
+		c->api_window = json_object();
+	if (!(w = json_object_get(c->api_window, provider))) {
+		w = json_array();
+		json_object_set_new(c->api_window, provider, w);
+	}
+	json_array_append_new(w, json_pack("[I,f,f]", (json_int_t)now, total, failed));
+	/* keep one sample at or beyond the window's start as the base */
+	while (json_array_size(w) > 1 &&
+	       now - json_integer_value(json_array_get(json_array_get(w, 1), 0)) >= RATE_WINDOW_MS)
+		json_array_remove(w, 0);
+	while (json_array_size(w) > 512) /* polled very often: thin out, bounded */
+		json_array_remove(w, 1);
+	base = json_array_get(w, 0);
+	dt = total - json_real_value(json_array_get(base, 1));
+	df = failed - json_real_value(json_array_get(base, 2));
+	if (json_array_size(w) == 1 || now - json_integer_value(json_array_get(base, 0)) <
+					       RATE_WINDOW_MS) {
+		/* younger than the window: everything since start counts */
+		dt = total;
+		df = failed;
+	}
+	rate = dt > 0 ? df / dt : 0.0;
+	pthread_mutex_unlock(&c->mu);
+	return rate;
+}
+
+/* Per-provider API health from the metrics: calls by outcome, retries, error rates (since
+ * start and over the last five minutes). */
 static json_t *providers_json(ctl *c)
 {
 	static const char *const codes[] = {"ok", "throttled", "transient", "error"};
@@ -482,10 +530,12 @@ static json_t *providers_json(ctl *c)
 		}
 		snprintf(lbl, sizeof(lbl), "provider=\"%s\"", provs[i]->name);
 		retries = tp_metrics_get(c->m, "tapestry_retries_total", lbl);
-		json_array_append_new(out, json_pack("{s:s,s:o,s:I,s:f}", "provider", provs[i]->name,
-						     "requests", req, "retries",
+		json_array_append_new(out, json_pack("{s:s,s:o,s:I,s:f,s:f}", "provider",
+						     provs[i]->name, "requests", req, "retries",
 						     (json_int_t)retries, "error_rate",
-						     total > 0 ? failed / total : 0.0));
+						     total > 0 ? failed / total : 0.0, "error_rate_5m",
+						     recent_error_rate(c, provs[i]->name, total,
+								       failed)));
 	}
 	return out;
 }
@@ -754,6 +804,37 @@ static void plan_outcome(ctl *c, const char *outcome, int64_t run)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* One event per resource that starts drifting (and one when it stops): which spec paths
+ * changed outside Tapestry, never their values (they may be secrets). */
+static void drift_events(ctl *c, tp_state *st, const tp_plan *plan)
+{
+	tp_strlist now = {0};
+	for (size_t i = 0; i < plan->len; i++) {
+		const tp_plan_entry *pe = &plan->entries[i];
+		tp_buf b;
+		if (!pe->ndrift)
+			continue;
+		tp_strlist_push(&now, pe->address);
+		if (tp_strlist_contains(&c->drifted_now, pe->address))
+			continue;
+		tp_buf_init(&b, 4096);
+		tp_buf_printf(&b, "changed outside Tapestry:");
+		for (size_t k = 0; k < pe->ndrift; k++)
+			tp_buf_printf(&b, "%s %s", k ? "," : "",
+				      pe->drift[k].path && pe->drift[k].path[0] ? pe->drift[k].path
+										: "(the object)");
+		tp_buf_printf(&b, "%s", pe->drift_corrected ? " (self_heal corrects it)" : "");
+		tp_state_event_add(st, 0, pe->address, "warn", "drifted", tp_buf_cstr(&b));
+		tp_buf_free(&b);
+	}
+	for (size_t i = 0; i < c->drifted_now.len; i++)
+		if (!tp_strlist_contains(&now, c->drifted_now.items[i]))
+			tp_state_event_add(st, 0, c->drifted_now.items[i], "info", "in-sync",
+					   "no longer drifted");
+	tp_strlist_free(&c->drifted_now);
+	c->drifted_now = now;
+}
+
 static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, bool force)
 {
 	char commit[41];
@@ -784,6 +865,8 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 	}
 	pthread_mutex_lock(&c->mu);
 	snprintf(c->fetched, sizeof(c->fetched), "%s", commit);
+	set_str(&c->fetched_message, info.message);
+	set_str(&c->fetched_author, info.author);
 	/* a commit that does not touch the pipeline path changes nothing */
 	if (!force && c->applied_tree[0] && strcmp(info.tree, c->applied_tree) == 0) {
 		bool new_commit = strcmp(commit, c->applied) != 0;
@@ -857,6 +940,7 @@ static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, 
 	pthread_mutex_lock(&c->mu);
 	c->drifted = plan->drifted;
 	pthread_mutex_unlock(&c->mu);
+	drift_events(c, st, plan);
 	stash_plan(c, plan, p, commit, trigger);
 	if (c->m)
 		tp_metrics_set(c->m, "tapestry_drifted_resources", "", (double)plan->drifted);
@@ -922,6 +1006,7 @@ done:
 		tp_metrics_observe(c->m, "tapestry_reconcile_duration_seconds", "",
 				   (double)(tp_clock_mono_ms() - t0) / 1000.0);
 		update_resource_gauges(c, st);
+		json_decref(providers_json(c)); /* a sample for the five-minute error rates */
 	}
 	pthread_mutex_lock(&c->mu);
 	c->syncs++;
@@ -958,7 +1043,7 @@ static void describe_metrics(tp_metrics *m)
 			    "Resources whose live state differs from what Tapestry applied.", NULL,
 			    0);
 	tp_metrics_describe(m, "tapestry_api_requests_total", TP_METRIC_COUNTER,
-			    "Provider API calls by provider and outcome.", NULL, 0);
+			    "Provider API calls (writes, and each batch of observations) by provider and outcome.", NULL, 0);
 	tp_metrics_describe(m, "tapestry_retries_total", TP_METRIC_COUNTER,
 			    "Provider calls retried after a transient error or throttling.", NULL,
 			    0);
@@ -1166,6 +1251,10 @@ done:
 	free(c.db_path);
 	free(c.applied_message);
 	free(c.applied_author);
+	free(c.fetched_message);
+	free(c.fetched_author);
+	tp_strlist_free(&c.drifted_now);
+	json_decref(c.api_window);
 	free(c.last_result);
 	free(c.last_error);
 	tp_strlist_free(&c.problems);

@@ -27,6 +27,7 @@ static int port;
 static pid_t ctl_pid = -1;
 static const char *extra_env; /* one more "NAME=value" for the controller, or NULL */
 static const char *extra_config; /* more controller.yaml lines, or NULL */
+static const char *drift_interval = "1h";
 
 static void setup(void)
 {
@@ -87,9 +88,10 @@ static void start(const char *poll, const char *url)
 	char *repo = url ? tp_strdup(url) : tp_sprintf("file://%s", origin);
 	char *text = tp_sprintf("repository: {url: \"%s\", branch: main, path: pipe}\n"
 				"state_dir: %s\nlisten: \"127.0.0.1:%d\"\npoll_interval: %s\n"
-				"drift_interval: 1h\n"
+				"drift_interval: %s\n"
 				"webhooks: {github_secret: \"${secret:env:HOOK_SECRET}\"}\n%s",
-				repo, statedir, port, poll, extra_config ? extra_config : "");
+				repo, statedir, port, poll, drift_interval,
+				extra_config ? extra_config : "");
 	const char *args[] = {"run", "--config", cfg, NULL};
 	const char *env[] = {"HOOK_SECRET=" SECRET, extra_env, NULL};
 	FILE *f = fopen(cfg, "w");
@@ -670,4 +672,91 @@ Test(run, refuses_credentials_in_the_repository_url)
 	cr_assert(stat(mirror, &sb) != 0, "a mirror was created");
 	free(mirror);
 	free(log);
+}
+
+/* The first event of a given type for an address, or NULL. */
+static json_t *event_of(const char *type, const char *address)
+{
+	char *q = tp_sprintf("/api/events?type=%s", type);
+	json_t *v = get_json(q), *found = NULL, *list, *e;
+	size_t i;
+	free(q);
+	list = json_is_array(v) ? v : json_object_get(v, "events");
+	json_array_foreach(list, i, e) {
+		const char *a = tp_json_get_str(e, "address");
+		if (a && strcmp(a, address) == 0) {
+			found = json_incref(e);
+			break;
+		}
+	}
+	json_decref(v);
+	return found;
+}
+
+Test(run, drift_is_an_event_and_the_status_names_the_newest_commit)
+{
+	char *c, *path;
+	json_t *ev = NULL, *provs;
+	int64_t deadline;
+	FILE *f;
+	drift_interval = "300ms";
+	write_pipeline(TWO);
+	commit("first of two");
+	start("200ms", NULL);
+	wait_ready();
+	c = head();
+	wait_for("commit", c, 20000);
+	free(c);
+	{
+		char *m = status_str("revision.fetched_message");
+		char *a = status_str("revision.fetched_author");
+		cr_assert(m && strncmp(m, "first of two", 12) == 0, "fetched_message %s", m ? m : "-");
+		cr_assert(a && strlen(a) > 0, "no fetched_author");
+		free(m);
+		free(a);
+	}
+	/* behind Tapestry's back */
+	path = tp_sprintf("%s/a.txt", out);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("changed by hand", f);
+	fclose(f);
+	free(path);
+	deadline = tp_clock_mono_ms() + 20000;
+	while (!(ev = event_of("drifted", "local.file/a")) && tp_clock_mono_ms() < deadline)
+		usleep(100000);
+	cr_assert_not_null(ev, "no drifted event for local.file/a\n%s", ts_read(logpath));
+	cr_assert(strstr(json_string_value(json_object_get(ev, "message")), "content"), "%s",
+		  json_string_value(json_object_get(ev, "message")));
+	cr_assert_null(strstr(json_string_value(json_object_get(ev, "message")), "by hand"),
+		       "a drift event must not carry values");
+	json_decref(ev);
+	/* one event, not one per drift check */
+	usleep(1000000);
+	{
+		json_t *v = get_json("/api/events?type=drifted");
+		json_t *list = json_is_array(v) ? v : json_object_get(v, "events");
+		cr_assert_eq(json_array_size(list), 1, "%s", json_dumps(v, 0));
+		json_decref(v);
+	}
+	provs = get_json("/api/providers");
+	{
+		json_t *list = json_is_array(provs) ? provs : json_object_get(provs, "providers");
+		json_t *p;
+		size_t i;
+		bool local = false;
+		json_array_foreach(list, i, p) {
+			if (strcmp(tp_json_get_str(p, "provider"), "local") != 0)
+				continue;
+			local = true;
+			cr_assert(json_is_number(json_object_get(p, "error_rate_5m")), "%s",
+				  json_dumps(p, 0));
+			/* the drift checks' observations count as calls */
+			cr_assert_gt(json_integer_value(json_object_get(
+					     json_object_get(p, "requests"), "ok")), 2, "%s",
+				     json_dumps(p, 0));
+		}
+		cr_assert(local);
+	}
+	json_decref(provs);
 }
