@@ -84,6 +84,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* The latest moment an HTTP date can name (9999-12-31T23:59:59Z), in seconds: a larger
+ * delta-seconds is held there instead of overflowing when turned into milliseconds. */
+#define RETRY_AFTER_MAX_S ((long)253402300799)
+
 /* Retry-After: delta-seconds or an HTTP date. */
 static int64_t parse_retry_after(const char *v)
 {
@@ -93,8 +97,11 @@ static int64_t parse_retry_after(const char *v)
 	while (*v == ' ')
 		v++;
 	secs = strtol(v, &end, 10);
-	if (end != v && (*end == '\0' || isspace((unsigned char)*end)))
+	if (end != v && (*end == '\0' || isspace((unsigned char)*end))) {
+		if (secs > RETRY_AFTER_MAX_S)
+			secs = RETRY_AFTER_MAX_S;
 		return secs < 0 ? 0 : (int64_t)secs * 1000;
+	}
 	memset(&tm, 0, sizeof(tm));
 	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
 		int64_t when = (int64_t)timegm(&tm) * 1000, now = tp_clock_now_ms();

@@ -62,7 +62,8 @@ static void set_creds(tp_aws_credentials *out, const char *id, const char *secre
 	out->secret_access_key = tp_strdup(secret);
 	out->session_token = token && token[0] ? tp_strdup(token) : NULL;
 	out->expires_ms = expires;
-	snprintf(out->source, sizeof(out->source), "%s", source);
+	/* a label for messages: a long profile or role name is cut, never overflows */
+	snprintf(out->source, sizeof(out->source), "%.*s", (int)sizeof(out->source) - 1, source);
 }
 
 /* ---------------------------------------------------------------- environment */

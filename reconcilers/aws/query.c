@@ -304,9 +304,11 @@ int tp_aws_error_class(const tp_aws_error *e)
  * from a proxy, a truncated reply): tags dropped, whitespace collapsed, at most n bytes. */
 static void excerpt(char *out, size_t n, const char *body, size_t len)
 {
-	size_t j = 0;
+	size_t i = 0, j = 0;
 	bool in_tag = false, space = false;
-	for (size_t i = 0; i < len && j + 4 < n; i++) {
+	/* each step writes at most a separator and a character; "..." and the terminator
+	 * must still fit after the last one */
+	for (; i < len && j + 6 <= n; i++) {
 		unsigned char c = (unsigned char)body[i];
 		if (c == '<') {
 			in_tag = true;
@@ -328,12 +330,13 @@ static void excerpt(char *out, size_t n, const char *body, size_t len)
 		space = false;
 		out[j++] = (char)c;
 	}
-	if (j + 4 >= n && j >= 3) {
+	if (i < len && j + 4 <= n) { /* cut short */
 		out[j++] = '.';
 		out[j++] = '.';
 		out[j++] = '.';
 	}
-	out[j] = '\0';
+	if (n > 0)
+		out[j] = '\0';
 }
 
 /* What a reply that could not be parsed looked like, for the error message. Only pages

@@ -304,7 +304,9 @@ int tp_gr_adopt(tp_gr_session *s, const tp_gr_kind *k, const tp_op *op, tp_op_re
 	if ((rc = tp_gr_list(s, &list, op->address, k->collection)) < 0)
 		return rc;
 	json_array_foreach(list, i, obj) {
-		if (strcmp(obj_name(k, obj), name) != 0 || tp_gr_is_gone(obj))
+		const char *id = tp_json_get_str(obj, "id");
+		/* an object without an id could never be found again by the engine */
+		if (!id || !*id || strcmp(obj_name(k, obj), name) != 0 || tp_gr_is_gone(obj))
 			continue;
 		if (k->adoptable && !k->adoptable(obj, spec))
 			continue;

@@ -35,7 +35,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		*upload_size = 0; /* body consumed; answer on the final call */
 		return MHD_YES;
 	}
-	if (strcmp(url, "/throttled") == 0) {
+	if (strcmp(url, "/throttled") == 0 || strcmp(url, "/throttled-forever") == 0) {
 		status = 429;
 		body = "{\"message\":\"slow down\"}";
 	} else if (strcmp(url, "/unavailable") == 0) {
@@ -56,6 +56,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 					    MHD_RESPMEM_MUST_COPY);
 	if (strcmp(url, "/throttled") == 0)
 		MHD_add_response_header(r, "Retry-After", "7");
+	if (strcmp(url, "/throttled-forever") == 0)
+		MHD_add_response_header(r, "Retry-After", "99999999999999999999");
 	if (strcmp(url, "/unavailable") == 0)
 		MHD_add_response_header(r, "Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT");
 	MHD_add_response_header(r, "X-Request-Id", "req-123");
@@ -130,6 +132,20 @@ Test(http_client, throttling_and_server_errors_carry_retry_after)
 	cr_assert_gt(r.retry_after_ms, 1000LL * 3600 * 24 * 365);
 	cr_assert_eq(tp_http_status_error(&r, "x", "upstream down"), TP_ETRANSIENT);
 	cr_assert_str_eq(tp_error_last(), "x: HTTP 503: upstream down");
+	tp_http_reply_clear(&r);
+	tp_http_client_free(c);
+}
+
+/* found by fuzz_http_client: delta-seconds too large for milliseconds overflowed (UBSan) */
+Test(http_client, a_huge_retry_after_is_held_at_the_latest_http_date)
+{
+	tp_http_client *c = tp_http_client_new();
+	tp_http_reply r;
+	cr_assert_eq(call(c, &r, "GET", "/throttled-forever", 0, 0), 0);
+	cr_assert_eq(r.status, 429);
+	cr_assert_eq(r.retry_after_ms, 253402300799LL * 1000);
+	cr_assert_eq(tp_http_status_error(&r, "list sources", NULL), TP_ETHROTTLED);
+	cr_assert_eq(tp_error_retry_after(), 253402300799LL * 1000);
 	tp_http_reply_clear(&r);
 	tp_http_client_free(c);
 }

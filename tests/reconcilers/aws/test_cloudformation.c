@@ -7,6 +7,9 @@
  * with Replacement, unknown statuses, and bad templates that stop everything before a call.
  */
 #include <criterion/criterion.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,16 @@ static void teardown(void)
 	ts_aws_server_stop(srv);
 	ts_rmtree(dir);
 	free(dir);
+}
+
+/* Whether LeakSanitizer finds unreachable memory now (0 without the sanitizer build). */
+static int leaks_now(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __lsan_do_recoverable_leak_check();
+#else
+	return 0;
+#endif
 }
 
 TestSuite(cloudformation, .init = setup, .fini = teardown);
@@ -620,6 +633,30 @@ Test(cloudformation, observe_lists_every_page)
 	free(p2);
 	free(tv);
 	free(gt);
+}
+
+/* found by fuzz_aws: a failure on a later page of DescribeStacks leaked the stacks of the
+ * earlier pages (checked with LeakSanitizer in the sanitizer build) */
+Test(cloudformation, observe_fails_cleanly_when_a_later_page_fails)
+{
+	char *p1 = fixture("describe_stacks_page1.xml");
+	char *bad = fixture("error_validation.xml");
+	json_t *a0 = json_pack("{s:s}", "stack_name", "rainshield-airbyte");
+	json_t *a1 = json_pack("{s:s}", "stack_name", "rainshield-grouparoo");
+	tp_op ops[2] = {op_for(NULL, a0), op_for(NULL, a1)};
+	json_t *out[2] = {NULL, NULL};
+
+	ts_aws_server_reply(srv, "DescribeStacks", 200, "text/xml", p1);
+	ts_aws_server_reply(srv, "DescribeStacks", 400, "text/xml", bad);
+	cr_assert_eq(tp_aws_stack_observe(sess, ops, 2, out), TP_EINVALID);
+	cr_assert(strstr(tp_error_last(), "ValidationError"), "%s", tp_error_last());
+	cr_assert_null(out[0]);
+	cr_assert_null(out[1]);
+	cr_assert_eq(leaks_now(), 0, "observe leaked what the first page held");
+	json_decref(a0);
+	json_decref(a1);
+	free(p1);
+	free(bad);
 }
 
 Test(cloudformation, change_set_preview_is_deleted)

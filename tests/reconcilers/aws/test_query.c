@@ -204,6 +204,26 @@ Test(query, proxy_html_pages)
 	free(html);
 }
 
+/* found by fuzz_aws_xml: a page whose text reached the end of the excerpt with a word break
+ * wrote the terminator one byte past the excerpt's buffer */
+Test(query, a_long_unexpected_page_is_cut_to_a_bounded_excerpt)
+{
+	tp_buf page;
+	const char *msg;
+	tp_buf_init(&page, 0);
+	tp_buf_puts(&page, "<html><body>");
+	for (int i = 0; i < 235; i++)
+		tp_buf_putc(&page, 'x');
+	tp_buf_puts(&page, " y and then some more text the excerpt has no room for</body></html>");
+	for (int i = 0; i < 3; i++)
+		ts_aws_server_reply(srv, "DescribeStacks", 502, "text/html", tp_buf_cstr(&page));
+	cr_assert_eq(describe(NULL), TP_ETRANSIENT);
+	msg = tp_error_last();
+	cr_assert(strstr(msg, "HTTP 502: unexpected reply (text/html): xxxxxxxx"), "%s", msg);
+	cr_assert(strstr(msg, "x...") && !strstr(msg, "more text"), "%s", msg);
+	tp_buf_free(&page);
+}
+
 Test(query, truncated_and_malformed_replies)
 {
 	/* cut off by the connection: a transport error (retried, then reported) */
