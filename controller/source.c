@@ -8,6 +8,11 @@
  * author, the tree id of the pipeline path) lets the loop see whether a commit touched the
  * pipeline at all.
  *
+ * Every fetch that brings objects adds a pack file, which libgit2 keeps open and mapped; past
+ * MAX_PACKS the mirror's objects are rewritten into one pack (everything the refs reach) and
+ * the repository is reopened, so descriptors and memory stay bounded however many commits a
+ * long-running controller follows.
+ *
  * A tp_source is used by one thread at a time. A tree returned by tp_source_tree holds its own
  * repository handle, so it outlives the source and may be read on another thread.
  */
@@ -33,6 +38,7 @@
 #define MAX_AUTH_ATTEMPTS 3
 #define TOKEN_USER "x-access-token"
 #define SHORT_ID_LEN 12
+#define MAX_PACKS 16
 
 struct tp_source {
 	git_repository *repo;
@@ -508,6 +514,111 @@ static int fetch_error(const tp_source *s, const fetch_ctx *c, int err)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- pack consolidation */
+
+/* The pack files of the mirror ("pack-<id>.pack"), by name. */
+static int list_packs(tp_strlist *out, const char *packdir)
+{
+	DIR *d = opendir(packdir);
+	struct dirent *de;
+	if (!d)
+		return tp_error_set(TP_EIO, "mirror: %s: %s", packdir, strerror(errno));
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n > 10 && !strncmp(de->d_name, "pack-", 5) && !strcmp(de->d_name + n - 5, ".pack"))
+			tp_strlist_push(out, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Adds every object a reference reaches: annotated tags themselves, then the commits (with
+ * their trees and blobs) through the walk. */
+static int pack_refs(git_packbuilder *pb, git_revwalk *walk, git_repository *repo)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	int err = git_reference_iterator_new(&it, repo);
+	while (err == 0 && (err = git_reference_next(&ref, it)) == 0) {
+		const git_oid *id = git_reference_target(ref);
+		git_object *o = NULL;
+		if (id && git_object_lookup(&o, repo, id, GIT_OBJECT_ANY) == 0) {
+			if (git_object_type(o) == GIT_OBJECT_TAG) {
+				git_object *peeled = NULL;
+				err = git_packbuilder_insert(pb, id, NULL);
+				if (err == 0 && git_object_peel(&peeled, o, GIT_OBJECT_COMMIT) == 0)
+					err = git_revwalk_push(walk, git_object_id(peeled));
+				git_object_free(peeled);
+			} else if (git_object_type(o) == GIT_OBJECT_COMMIT) {
+				err = git_revwalk_push(walk, id);
+			} else {
+				err = git_packbuilder_insert_recur(pb, id, NULL);
+			}
+		}
+		git_object_free(o);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	git_reference_iterator_free(it);
+	if (err == GIT_ITEROVER)
+		err = 0;
+	return err < 0 ? err : git_packbuilder_insert_walk(pb, walk);
+}
+
+/* Rewrites the mirror's objects into one pack when fetches have left more than MAX_PACKS,
+ * removes the others and reopens the repository (dropping their descriptors and maps). A
+ * failure leaves the mirror as it was: it is only tidying, logged and retried next time. */
+static void consolidate_packs(tp_source *s)
+{
+	char *packdir = tp_sprintf("%sobjects/pack", git_repository_path(s->repo));
+	tp_strlist packs = {0};
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	git_repository *fresh = NULL;
+	const char *name;
+	char *keep = NULL;
+	int err = 0;
+
+	if (list_packs(&packs, packdir) < 0 || packs.len <= MAX_PACKS)
+		goto done;
+	if ((err = git_packbuilder_new(&pb, s->repo)) < 0 ||
+	    (err = git_revwalk_new(&walk, s->repo)) < 0 ||
+	    (err = pack_refs(pb, walk, s->repo)) < 0 ||
+	    (err = git_packbuilder_write(pb, packdir, 0, NULL, NULL)) < 0)
+		goto done;
+	name = git_packbuilder_name(pb);
+	keep = tp_sprintf("pack-%s.pack", name ? name : "");
+	/* reopen first: the old handle's maps and descriptors go with it */
+	if ((err = git_repository_open_bare(&fresh, git_repository_path(s->repo))) < 0)
+		goto done;
+	git_repository_free(s->repo);
+	s->repo = fresh;
+	fresh = NULL;
+	for (size_t i = 0; i < packs.len; i++) {
+		size_t n = strlen(packs.items[i]) - 5;
+		static const char *const exts[] = {".pack", ".idx", ".rev", ".keep"};
+		if (!name || !strcmp(packs.items[i], keep))
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			char *f = tp_sprintf("%s/%.*s%s", packdir, (int)n, packs.items[i], exts[k]);
+			if (unlink(f) < 0 && errno != ENOENT)
+				tp_log_warn("git source: cannot remove %s: %s", f, strerror(errno));
+			free(f);
+		}
+	}
+	tp_log_info("git source: %zu packs of the mirror rewritten into one", packs.len);
+done:
+	if (err < 0)
+		tp_log_warn("git source: could not consolidate the mirror's %zu packs: %s",
+			    packs.len, git_msg());
+	git_repository_free(fresh);
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	tp_strlist_free(&packs);
+	free(keep);
+	free(packdir);
+}
+
 static int fetch_remote(tp_source *s);
 
 int tp_source_open_local(tp_source **out, const char *repo_path, const char *path)
@@ -608,6 +719,7 @@ static int fetch_remote(tp_source *s)
 	}
 	tp_log_debug("git source: fetched %s in %lld ms", s->display,
 		     (long long)(tp_clock_mono_ms() - ctx.start_ms));
+	consolidate_packs(s);
 done:
 	git_reference_free(ref);
 	free(target);

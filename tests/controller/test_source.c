@@ -8,6 +8,7 @@
  * credentials, and one that trickles progress forever) for the auth bound and the timeout.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -942,4 +943,80 @@ Test(source, server_asking_for_credentials_without_a_token)
 	cr_assert(strstr(tp_error_last(), url), "%s", tp_error_last());
 	cr_assert_eq(f.auth_requests, 0);
 	free(url);
+}
+
+/* ---------------------------------------------------------------- a long-running mirror */
+
+static size_t count_packs(void)
+{
+	char *dir = tp_sprintf("%s/objects/pack", mirror);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	cr_assert_not_null(d, "%s", dir);
+	while ((de = readdir(d)))
+		n += strstr(de->d_name, ".pack") != NULL;
+	closedir(d);
+	free(dir);
+	return n;
+}
+
+static size_t open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	size_t n = 0;
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+Test(source, packs_from_many_fetches_are_consolidated_and_every_commit_stays_readable)
+{
+	char *ids[40];
+	size_t fds_after_10 = 0;
+	tp_source *s = open_fetched();
+	git("tag -a -m 'annotated' v2");
+	for (int i = 0; i < 40; i++) {
+		char *text = tp_sprintf("kind: local.file\nname: f%d\nspec: {path: /tmp/f%d, "
+					"content: \"%d\"}\n", i, i, i);
+		char *msg = tp_sprintf("commit %d", i);
+		ts_write(origin, PIPELINE "/resources/many.yaml", text);
+		commit_all(msg);
+		cr_assert_eq(tp_source_fetch(s), 0, "fetch %d: %s", i, tp_error_last());
+		ids[i] = rev_parse("HEAD");
+		if (i == 10)
+			fds_after_10 = open_fds();
+		free(text);
+		free(msg);
+	}
+	/* without consolidation: one pack (and one open descriptor) per fetch */
+	cr_assert_leq(count_packs(), 17, "%zu packs in the mirror", count_packs());
+	cr_assert_leq(open_fds(), fds_after_10 + 20, "descriptors grow with the fetches: %zu "
+		      "now, %zu after 10 fetches", open_fds(), fds_after_10);
+	for (int i = 0; i < 40; i++) {
+		tp_tree *t = tree_at(s, ids[i]);
+		char *want = tp_sprintf("content: \"%d\"", i);
+		tp_buf b;
+		tp_buf_init(&b, 0);
+		cr_assert_eq(t->read(t, &b, "resources/many.yaml", 4096), 0, "%s", tp_error_last());
+		cr_assert(strstr(tp_buf_cstr(&b), want), "commit %d: %s", i, tp_buf_cstr(&b));
+		tp_buf_free(&b);
+		t->free(t);
+		free(want);
+		free(ids[i]);
+	}
+	{
+		/* the annotated tag and everything else still resolve after the rewrite */
+		char *v2 = rev_parse("v2^{commit}");
+		assert_resolves(s, "v2", v2);
+		free(v2);
+		/* every object every ref reaches is still there (a missing one prints "?id") */
+		char *objs = ts_git(mirror, "rev-list --objects --all --missing=print");
+		cr_assert(strlen(objs) > 0);
+		cr_assert(objs[0] != '?' && !strstr(objs, "\n?"), "objects missing: %s", objs);
+		free(objs);
+	}
+	tp_source_free(s);
 }
