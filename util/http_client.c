@@ -214,6 +214,8 @@ int tp_http_client_do(tp_http_client *c, tp_http_reply *out, const tp_http_reque
 	if (!out->body.ptr)
 		tp_buf_put(&out->body, "", 0);
 done:
+	if (rc < 0) /* no reply to read: nothing for the caller to clear */
+		tp_http_reply_clear(out);
 	curl_slist_free_all(hl);
 	if (h)
 		curl_easy_cleanup(h);
