@@ -1148,6 +1148,7 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 			char **markers;
 			json_t **out;
 			size_t *idx;
+			bool began;
 			for (size_t i = 0; i < recorded->len; i++)
 				n += strcmp(recorded->items[i].kind, k->name) == 0;
 			if (n == 0)
@@ -1200,6 +1201,13 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 					out[j] = NULL;
 				}
 			}
+			/* one transaction for the batch's rows: one sync to disk, not one per
+			 * resource (taken after the provider call, never across it) */
+			began = persist && rc == 0;
+			if (began && tp_state_begin(o->state) < 0) {
+				began = false;
+				rc = TP_EIO;
+			}
 			for (j = 0; j < n; j++) {
 				tp_state_resource *sr = &recorded->items[idx[j]];
 				if (rc == 0) {
@@ -1215,6 +1223,8 @@ int tp_engine_refresh(const tp_engine_opts *o, tp_state_resources *recorded, boo
 				tp_strlist_free(&sens[j]);
 				free(markers[j]);
 			}
+			if (began && tp_state_commit(o->state) < 0)
+				rc = rc ? rc : TP_EIO;
 			free(ops);
 			free(sens);
 			free(markers);

@@ -12,6 +12,7 @@
 #include "controller.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1008,6 +1009,8 @@ done:
 		update_resource_gauges(c, st);
 		json_decref(providers_json(c)); /* a sample for the five-minute error rates */
 	}
+	/* a sync of a large pipeline frees far more than the idle loop keeps: give it back */
+	malloc_trim(0);
 	pthread_mutex_lock(&c->mu);
 	c->syncs++;
 	pthread_mutex_unlock(&c->mu);
