@@ -39,17 +39,16 @@ static char *workspace_query(const char *ws)
 	return tp_sprintf("workspaceIds=%s", ws);
 }
 
-/* The objects in workspace ws that the spec describes (name and connector). *out: new
- * array of borrowed-then-increfed objects; the caller releases it (secrets may be in it). */
+/* The objects in workspace ws that the spec describes (name and connector): from the
+ * session's view of the collection (listed once per session), or listed again with fresh (an
+ * adoption, or a create sent before whose answer was lost). *out: new array. */
 static int find_matching(tp_ab_session *s, const tp_ab_actor *a, const json_t *spec, const char *ws,
-			 json_t **out)
+			 bool fresh, json_t **out)
 {
 	json_t *all = NULL, *hits = json_array();
-	char *q = workspace_query(ws);
 	size_t i;
 	json_t *o;
-	int rc = tp_ab_list(s->client, &all, a->collection, q);
-	free(q);
+	int rc = tp_ab_session_listed(s, &all, a->collection, ws, a->id_key, a->type_key, fresh);
 	*out = NULL;
 	if (rc < 0) {
 		json_decref(hits);
@@ -57,8 +56,8 @@ static int find_matching(tp_ab_session *s, const tp_ab_actor *a, const json_t *s
 	}
 	json_array_foreach(all, i, o)
 		if (tp_ab_actor_matches(a, spec, o))
-			json_array_append_new(hits, json_deep_copy(o)); /* `all` is wiped */
-	release(all);
+			json_array_append(hits, o);
+	json_decref(all);
 	*out = hits;
 	return 0;
 }
@@ -180,7 +179,7 @@ static int actor_create(const tp_ab_actor *a, void *session, const tp_op *op, tp
 
 	if ((rc = tp_ab_workspace_id(s, &ws, tp_json_get_str(op->spec, "workspace"))) < 0)
 		goto done;
-	if ((rc = find_matching(s, a, op->spec, ws, &hits)) < 0)
+	if ((rc = find_matching(s, a, op->spec, ws, tp_ab_attempted(s, op->token), &hits)) < 0)
 		goto done;
 	if (json_array_size(hits) > 0) {
 		json_t *h = json_array_get(hits, 0);
@@ -203,6 +202,8 @@ static int actor_create(const tp_ab_actor *a, void *session, const tp_op *op, tp
 	if ((rc = tp_ab_call(s->client, &resp, "POST", a->collection, NULL, body)) < 0)
 		goto done;
 	rc = fill_result(a, resp, tp_json_get_str(op->spec, "name"), out);
+	if (rc == 0)
+		tp_ab_session_note(s, a->collection, ws, a->id_key, a->type_key, resp);
 done:
 	release(body);
 	release(resp);
@@ -312,7 +313,7 @@ static int actor_adopt(const tp_ab_actor *a, void *session, const tp_op *op, tp_
 				    op->address);
 	if ((rc = tp_ab_workspace_id(s, &ws, tp_json_get_str(spec, "workspace"))) < 0)
 		goto done;
-	if ((rc = find_matching(s, a, spec, ws, &hits)) < 0)
+	if ((rc = find_matching(s, a, spec, ws, true, &hits)) < 0)
 		goto done;
 	if (json_array_size(hits) == 0)
 		rc = tp_error_set(TP_ENOTFOUND, "%s: no %s named \"%s\" in workspace %s",

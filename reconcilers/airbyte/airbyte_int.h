@@ -117,6 +117,8 @@ typedef struct {
 	bool refresh_schemas; /* bypass the catalog cache (--refresh-schemas) */
 	json_t *fresh;        /* {source id: true}: discovered fresh in this session */
 	json_t *attempted;    /* {create token: true}: creates already sent */
+	json_t *listed;       /* {"<collection> <workspace>": [{id, name, type, definition}]}:
+			       * what the session has seen and made, for the namesake check */
 } tp_ab_session;
 
 /* tp_provider.open/close. */
@@ -133,6 +135,16 @@ int tp_ab_session_catalog(tp_ab_session *s, json_t **out, const char *source_id,
 /* Create tokens: whether this create was sent before in this session (an engine retry). */
 bool tp_ab_attempted(tp_ab_session *s, const char *token);
 void tp_ab_mark_attempted(tp_ab_session *s, const char *token);
+/*
+ * The objects of a collection in workspace ws, by their identifying fields only (id key,
+ * name, type key, definitionId; never configuration): listed from the API the first time in
+ * a session, or every time with fresh, then kept with what this session creates
+ * (tp_ab_session_note). A run that creates n objects lists once, not n times. *out is new.
+ */
+int tp_ab_session_listed(tp_ab_session *s, json_t **out, const char *collection, const char *ws,
+			 const char *id_key, const char *type_key, bool fresh);
+void tp_ab_session_note(tp_ab_session *s, const char *collection, const char *ws,
+			const char *id_key, const char *type_key, const json_t *obj);
 
 /* ---------------------------------------------------------------- wire (wire.c) */
 

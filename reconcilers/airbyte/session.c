@@ -287,6 +287,7 @@ int tp_ab_open(void **out, const tp_provider_env *env)
 	s->workspaces = json_object();
 	s->fresh = json_object();
 	s->attempted = json_object();
+	s->listed = json_object();
 	s->schema_ttl_ms = TP_AB_SCHEMA_TTL_MS;
 	s->refresh_schemas = env->refresh_discovery ||
 			     (refresh && *refresh && strcmp(refresh, "0") != 0);
@@ -313,6 +314,7 @@ void tp_ab_close(void *session)
 	json_decref(s->workspaces);
 	json_decref(s->fresh);
 	json_decref(s->attempted);
+	json_decref(s->listed);
 	pthread_mutex_destroy(&s->mu);
 	free(s->pipeline);
 	free(s->default_workspace);
@@ -419,4 +421,66 @@ void tp_ab_mark_attempted(tp_ab_session *s, const char *token)
 	pthread_mutex_lock(&s->mu);
 	json_object_set_new(s->attempted, token, json_true());
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---------------------------------------------------------------- what exists */
+
+static json_t *identity(const json_t *obj, const char *id_key, const char *type_key)
+{
+	json_t *o = json_object();
+	const char *const keys[] = {id_key, "name", type_key, "definitionId"};
+	for (size_t i = 0; i < 4; i++) {
+		json_t *v = json_object_get(obj, keys[i]);
+		if (json_is_string(v)) /* a copy: the listing is wiped after */
+			json_object_set_new(o, keys[i], json_string(json_string_value(v)));
+	}
+	return o;
+}
+
+int tp_ab_session_listed(tp_ab_session *s, json_t **out, const char *collection, const char *ws,
+			 const char *id_key, const char *type_key, bool fresh)
+{
+	char *key = tp_sprintf("%s %s", collection, ws);
+	char *q = tp_sprintf("workspaceIds=%s", ws);
+	json_t *all = NULL, *ids, *have, *o;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->mu);
+	have = fresh ? NULL : json_object_get(s->listed, key);
+	if (have)
+		*out = json_deep_copy(have);
+	pthread_mutex_unlock(&s->mu);
+	if (*out)
+		goto done;
+	if ((rc = tp_ab_list(s->client, &all, collection, q)) < 0)
+		goto done;
+	ids = json_array();
+	json_array_foreach(all, i, o)
+		json_array_append_new(ids, identity(o, id_key, type_key));
+	tp_ab_json_wipe(all);
+	*out = json_deep_copy(ids);
+	pthread_mutex_lock(&s->mu);
+	/* a listing of the API replaces the session's view; creates noted meanwhile by other
+	 * workers are in it or come after it */
+	json_object_set_new(s->listed, key, ids);
+	pthread_mutex_unlock(&s->mu);
+done:
+	json_decref(all);
+	free(key);
+	free(q);
+	return rc;
+}
+
+void tp_ab_session_note(tp_ab_session *s, const char *collection, const char *ws,
+			const char *id_key, const char *type_key, const json_t *obj)
+{
+	char *key = tp_sprintf("%s %s", collection, ws);
+	json_t *list;
+	pthread_mutex_lock(&s->mu);
+	if ((list = json_object_get(s->listed, key)))
+		json_array_append_new(list, identity(obj, id_key, type_key));
+	pthread_mutex_unlock(&s->mu);
+	free(key);
 }

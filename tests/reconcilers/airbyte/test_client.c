@@ -135,6 +135,43 @@ Test(airbyte_client, a_401_refreshes_the_token_once_then_fails_clearly)
 	tp_ab_client_free(c);
 }
 
+/* Found by bench/reliability/faults.sh: a 503 or 429 from the token endpoint failed the call
+ * it was fetched for (reads included, which are otherwise retried), so one bad answer there
+ * failed a whole run's observation. Nothing of the call was sent yet: the token is asked for
+ * again, honouring Retry-After. */
+Test(airbyte_client, a_token_endpoint_that_fails_transiently_is_asked_again)
+{
+	tp_ab_client *c;
+	json_t *v = NULL, *log;
+	int64_t t0;
+	ab_fake_start(&fk, dir, NULL);
+	c = client();
+	inject("{\"status\":429,\"method\":\"POST\",\"path\":\"/applications/token\","
+	       "\"retry_after\":1}");
+	inject("{\"status\":503,\"method\":\"POST\",\"path\":\"/applications/token\"}");
+	t0 = tp_clock_mono_ms();
+	cr_assert_eq(tp_ab_call(c, &v, "GET", "/workspaces", NULL, NULL), 0, "%s", tp_error_last());
+	cr_assert_geq(tp_clock_mono_ms() - t0, 1000, "Retry-After: 1 was not waited for");
+	json_decref(v);
+	log = ab_log(&fk);
+	cr_assert_eq(token_requests(log, 0), 3, "%s", ab_log_summary(log, 0));
+	cr_assert_eq(ab_count(log, 0, "GET", "/workspaces"), 1, "%s", ab_log_summary(log, 0));
+	json_decref(log);
+
+	/* bounded: a token endpoint that keeps failing fails the call after the read attempts */
+	tp_ab_client_free(c);
+	c = client();
+	inject("{\"status\":503,\"method\":\"POST\",\"path\":\"/applications/token\","
+	       "\"count\":10}");
+	cr_assert_eq(tp_ab_call(c, &v, "GET", "/workspaces", NULL, NULL), TP_ETRANSIENT);
+	cr_assert(strstr(tp_error_last(), "getting an access token") ||
+		  strstr(tp_error_last(), "/applications/token"), "%s", tp_error_last());
+	log = ab_log(&fk);
+	cr_assert_eq(token_requests(log, 0), 6, "%s", ab_log_summary(log, 0));
+	json_decref(log);
+	tp_ab_client_free(c);
+}
+
 Test(airbyte_client, static_tokens_and_bad_credentials_fail_without_leaking)
 {
 	tp_ab_client *c = NULL;
@@ -498,4 +535,55 @@ Test(airbyte_client, a_source_with_connections_is_not_deleted)
 	free(sid);
 	free(did);
 	free(cid);
+}
+
+Test(airbyte_client, creates_in_one_session_list_the_collection_once)
+{
+	tp_ab_session *s;
+	const tp_kind *dst = kind("airbyte.destination");
+	tp_strlist sens = {0};
+	json_t *log;
+	size_t lists = 0;
+	ab_fake_start(&fk, dir, NULL);
+	s = session(NULL);
+	for (int i = 0; i < 5; i++) {
+		char name[16], token[16], address[48];
+		json_t *spec;
+		tp_op op = {0};
+		tp_op_result res = {0};
+		snprintf(name, sizeof(name), "sink-%d", i);
+		snprintf(token, sizeof(token), "token-%d", i);
+		snprintf(address, sizeof(address), "airbyte.destination/%s", name);
+		spec = json_pack("{s:s,s:s,s:{}}", "name", name, "connector", "dev-null",
+				 "configuration");
+		op.address = address;
+		op.name = name;
+		op.spec = spec;
+		op.sensitive = &sens;
+		op.token = token;
+		cr_assert_eq(dst->create(s, &op, &res), 0, "%s", tp_error_last());
+		tp_op_result_clear(&res);
+		json_decref(spec);
+	}
+	{
+		/* a sixth of a name made earlier in this session is still refused */
+		json_t *spec = json_pack("{s:s,s:s,s:{}}", "name", "sink-2", "connector", "dev-null",
+					 "configuration");
+		tp_op op = {.address = "airbyte.destination/again", .name = "again", .spec = spec,
+			    .sensitive = &sens, .token = "token-again"};
+		tp_op_result res = {0};
+		cr_assert_eq(dst->create(s, &op, &res), TP_EEXISTS);
+		json_decref(spec);
+	}
+	log = ab_log(&fk);
+	for (size_t i = 0; i < json_array_size(log); i++) {
+		const json_t *e = json_array_get(log, i);
+		if (!strcmp(tp_json_get_str(e, "method"), "GET") &&
+		    !strcmp(tp_json_get_str(e, "path"), "/api/public/v1/destinations"))
+			lists++;
+	}
+	cr_assert_eq(ab_count(log, 0, "POST", "/destinations"), 5);
+	cr_assert_eq(lists, 1, "the collection was listed %zu times for 6 creates", lists);
+	json_decref(log);
+	tp_provider_airbyte.close(s);
 }
