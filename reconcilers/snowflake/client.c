@@ -586,6 +586,7 @@ struct tp_sf_job {
 	const tp_strlist *stmts;
 	int rc;
 	char *msg;
+	int64_t retry_after; /* the server's Retry-After for a throttled failure, or -1 */
 	tp_sf_status st;
 	bool done;
 	tp_sf_job *next;
@@ -596,6 +597,8 @@ static void job_fail(tp_sf_job *j, int rc, const tp_sf_status *st)
 	j->rc = rc;
 	free(j->msg);
 	j->msg = tp_strdup(tp_error_last());
+	/* the failure travels to the worker that queued the job, Retry-After included */
+	j->retry_after = tp_error_retry_after();
 	if (st)
 		j->st = *st;
 }
@@ -701,14 +704,24 @@ int tp_sf_run(tp_sf_session *s, const tp_strlist *stmts, tp_sf_status *st)
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = &job;
+		s->last_queued_ms = tp_clock_mono_ms();
 	}
 	if (!s->leader) {
 		tp_sf_job *list, **arr;
 		size_t n = 0, i = 0;
+		int64_t started = tp_clock_mono_ms();
+		int64_t quiet = s->window_ms / 6 > 0 ? s->window_ms / 6 : 1;
 		s->leader = true;
-		pthread_mutex_unlock(&s->mu);
-		tp_clock_sleep_ms(s->window_ms);
-		pthread_mutex_lock(&s->mu);
+		/* collect until the callers stop coming (a sixth of the window without a new job:
+		 * the engine's workers have all queued theirs) or the window ends */
+		for (int64_t naps = 0; naps <= s->window_ms; naps++) { /* bounded: any clock */
+			int64_t now = tp_clock_mono_ms();
+			if (now - started >= s->window_ms || now - s->last_queued_ms >= quiet)
+				break;
+			pthread_mutex_unlock(&s->mu);
+			tp_clock_sleep_ms(quiet / 2 > 0 ? quiet / 2 : 1);
+			pthread_mutex_lock(&s->mu);
+		}
 		list = s->queue;
 		s->queue = NULL;
 		s->leader = false;
@@ -732,8 +745,10 @@ int tp_sf_run(tp_sf_session *s, const tp_strlist *stmts, tp_sf_status *st)
 	}
 finish:
 	rc = job.rc;
-	if (rc < 0)
+	if (rc < 0) {
 		tp_error_set(rc, "%s", job.msg ? job.msg : "snowflake: statement failed");
+		tp_error_set_retry_after(job.retry_after);
+	}
 	if (st)
 		*st = job.st;
 	free(job.msg);

@@ -127,7 +127,8 @@ typedef struct tp_sf_session {
 	pthread_cond_t cv;
 	tp_sf_job *queue;        /* jobs waiting for the next request */
 	bool leader;             /* a caller is collecting the next request */
-	int64_t window_ms;       /* how long a leader collects (0: no batching) */
+	int64_t window_ms;       /* how long a leader collects at most (0: no batching) */
+	int64_t last_queued_ms;  /* when the newest job joined the queue (monotonic) */
 	bool multi_ok;           /* multi-statement requests work (a warehouse is there) */
 } tp_sf_session;
 
