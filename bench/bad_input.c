@@ -348,9 +348,14 @@ static int post_deliveries(const tp_strlist *files, int round)
 	{
 		char *big = tp_malloc(BIG_BODY);
 		memset(big, 'x', BIG_BODY);
-		for (int k = 0; k < 3; k++, sent++)
-			if (http("POST", paths[k], NULL, big, BIG_BODY, NULL) != 413)
+		/* refused with 413 as soon as the headers are in; a client still sending the
+		 * body may see the connection dropped before it reads the 413 (0 here): a
+		 * refusal too. Anything the server accepted or failed on is not. */
+		for (int k = 0; k < 3; k++, sent++) {
+			long st = http("POST", paths[k], NULL, big, BIG_BODY, NULL);
+			if (st != 413 && st != 0)
 				die("an oversized webhook body was not refused with 413");
+		}
 		free(big);
 	}
 	return sent;
