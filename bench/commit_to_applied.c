@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "util/util.h"
 
 #define WEBHOOK_SECRET "bench-webhook-secret"
@@ -60,20 +61,6 @@ static void write_file(const char *path, const char *text)
 	}
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static int sh(const char *cmd)
 {
 	int rc = system(cmd);
@@ -92,36 +79,11 @@ static void sh_line(char *out, size_t n, const char *cmd)
 	}
 }
 
-static long http(const char *method, const char *url, const char *const *headers,
-		 const char *body, char **out)
-{
-	tp_http_client *c = tp_http_client_new();
-	tp_http_request req = {0};
-	tp_http_reply r = {0};
-	long status = 0;
-	req.method = method;
-	req.url = url;
-	req.headers = headers;
-	req.body = body;
-	req.body_len = body ? strlen(body) : 0;
-	req.timeout_ms = 30000;
-	if (out)
-		*out = NULL;
-	if (tp_http_client_do(c, &r, &req) == 0) {
-		status = r.status;
-		if (out)
-			*out = tp_strdup(tp_buf_cstr(&r.body));
-	}
-	tp_http_reply_clear(&r);
-	tp_http_client_free(c);
-	return status;
-}
-
 static json_t *get_json(const char *url)
 {
 	char *body = NULL;
 	json_t *v = NULL;
-	if (http("GET", url, NULL, NULL, &body) == 200)
+	if (bench_http("GET", url, NULL, NULL, &body) == 200)
 		v = json_loads(body, 0, NULL);
 	free(body);
 	return v;
@@ -167,7 +129,7 @@ typedef struct {
 static void controller_start(controller *c, const char *dir, const char *repo,
 			     const char *state_dir, const char *poll, bool webhook)
 {
-	int port = free_port();
+	int port = bench_free_port();
 	char *cfg = tp_sprintf("%s/controller.yaml", dir);
 	char *text = tp_sprintf("repository: {url: \"file://%s\", branch: main, path: \".\"}\n"
 				"state_dir: %s\nlisten: 127.0.0.1:%d\npoll_interval: %s\n"
@@ -272,7 +234,7 @@ static void send_webhook(const controller *c, const char *sha, int seq)
 	headers[2] = delivery;
 	headers[3] = "X-Tapestry-Event: push";
 	headers[4] = NULL;
-	st = http("POST", url, headers, body, NULL);
+	st = bench_http("POST", url, headers, body, NULL);
 	if (st < 200 || st > 299) {
 		fprintf(stderr, "bench: the webhook was answered HTTP %ld\n", st);
 		exit(1);

@@ -58,6 +58,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "bench.h"
 #include "util/util.h"
 
 #define CONCURRENCY 8
@@ -101,20 +102,6 @@ static long file_size(const char *path)
 {
 	struct stat sb;
 	return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
 }
 
 static bool can_connect(int port)
@@ -220,31 +207,6 @@ static run_result run_tapestry(const char *const *args, size_t nargs, const char
 
 /* ---------------------------------------------------------------- HTTP */
 
-static long http(const char *method, const char *url, const char *const *headers,
-		 const char *body, char **out)
-{
-	tp_http_client *c = tp_http_client_new();
-	tp_http_request req = {0};
-	tp_http_reply r = {0};
-	long status = 0;
-	req.method = method;
-	req.url = url;
-	req.headers = headers;
-	req.body = body;
-	req.body_len = body ? strlen(body) : 0;
-	req.timeout_ms = 30000;
-	if (tp_http_client_do(c, &r, &req) == 0) {
-		status = r.status;
-		if (out)
-			*out = tp_strdup(tp_buf_cstr(&r.body));
-	} else if (out) {
-		*out = NULL;
-	}
-	tp_http_reply_clear(&r);
-	tp_http_client_free(c);
-	return status;
-}
-
 /* ---------------------------------------------------------------- backends */
 
 typedef struct {
@@ -305,8 +267,8 @@ static void moto_bootstrap(backends *b)
 	char *url = tp_sprintf("http://127.0.0.1:%d/", b->moto_port);
 	for (size_t i = 0; i < 4; i++) {
 		char *body = NULL;
-		long st = i < 3 ? http("POST", url, iam, forms[i], &body)
-				: http("POST", url, ssm, "{\"MaxResults\":1}", &body);
+		long st = i < 3 ? bench_http("POST", url, iam, forms[i], &body)
+				: bench_http("POST", url, ssm, "{\"MaxResults\":1}", &body);
 		if (st != 200) {
 			fprintf(stderr, "bench: moto bootstrap call %zu: HTTP %ld %s\n", i + 1, st,
 				body ? body : "");
@@ -348,7 +310,7 @@ static void backends_start(backends *b, const char *dir, const char *pubkey, int
 	memset(b, 0, sizeof(*b));
 
 	/* moto_server, signing enforced after the bootstrap calls */
-	b->moto_port = free_port();
+	b->moto_port = bench_free_port();
 	snprintf(port, sizeof(port), "%d", b->moto_port);
 	log = tp_sprintf("%s/moto.log", dir);
 	setenv("INITIAL_NO_AUTH_ACTION_COUNT", MOTO_NO_AUTH_CALLS, 1);
@@ -803,7 +765,7 @@ static idle_result idle_daemon(const char *dir, const char *pipeline, const char
 			       const backends *b, int idle_seconds)
 {
 	idle_result res = {0};
-	int port = free_port();
+	int port = bench_free_port();
 	char *cfg = tp_sprintf("%s/controller.yaml", dir);
 	char *log = tp_sprintf("%s/run.log", dir);
 	char *url = tp_sprintf("http://127.0.0.1:%d/api/status", port);
@@ -832,7 +794,7 @@ static idle_result idle_daemon(const char *dir, const char *pipeline, const char
 	while (tp_clock_mono_ms() < deadline) {
 		char *body = NULL;
 		json_t *st = NULL;
-		if (http("GET", url, NULL, NULL, &body) == 200)
+		if (bench_http("GET", url, NULL, NULL, &body) == 200)
 			st = json_loads(body, 0, NULL);
 		free(body);
 		if (st && json_integer_value(json_object_get(st, "syncs")) >= 1) {
