@@ -32,6 +32,20 @@ int tp_error_set(int code, const char *fmt, ...)
 	return code;
 }
 
+int tp_error_wrap(int code, const char *fmt, ...)
+{
+	int64_t after = last_retry_after;
+	char msg[sizeof(last_message)];
+	va_list ap;
+	/* formatted aside first: the arguments usually include the message being replaced */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memcpy(last_message, msg, sizeof(last_message));
+	last_retry_after = after;
+	return code;
+}
+
 const char *tp_error_last(void)
 {
 	return last_message;

@@ -46,6 +46,10 @@ int tp_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2
  * recorded; call after tp_error_set, which resets it to -1 (none). */
 void tp_error_set_retry_after(int64_t ms);
 int64_t tp_error_retry_after(void);
+/* Re-states the failure being recorded with a new message — the old one with context added —
+ * keeping the delay the server asked for, which tp_error_set would drop: a wrapped 429 must
+ * still be retried no sooner than its Retry-After. Returns code. */
+int tp_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last message recorded on this thread ("" if none). */
 const char *tp_error_last(void);
 void tp_error_clear(void);
@@ -212,7 +216,8 @@ tp_http_client *tp_http_client_new(void);
 void tp_http_client_free(tp_http_client *c);
 /* Sends the request. 0 when any HTTP response arrived (check out->status); TP_ETRANSIENT for
  * connection failures, resets and timeouts; TP_ETOOBIG when the body exceeds the cap;
- * TP_EINVALID for a malformed URL. The message names method and URL (never headers). */
+ * TP_EINVALID for a malformed URL. The message names method and URL (never headers). On
+ * failure *out holds nothing (clearing it again is harmless). */
 int tp_http_client_do(tp_http_client *c, tp_http_reply *out, const tp_http_request *req);
 void tp_http_reply_clear(tp_http_reply *r);
 /* Header value from a reply (name case-insensitive), or NULL. */

@@ -282,8 +282,19 @@ int tp_ab_call(tp_ab_client *c, json_t **out, const char *method, const char *pa
 		int64_t delay = -1;
 
 		attempt++;
-		if ((rc = auth_header(c, &auth, &gen)) < 0)
+		if ((rc = auth_header(c, &auth, &gen)) < 0) {
+			/* the token endpoint failed transiently: nothing of this call was sent
+			 * yet, so reads and writes alike ask for a token again */
+			if ((rc == TP_ETRANSIENT || rc == TP_ETHROTTLED) && attempt < c->read_attempts) {
+				int64_t after = tp_error_retry_after();
+				int64_t wait = tp_backoff_ms(attempt, c->read_backoff_ms, 5000);
+				if (after >= 0)
+					wait = after < RETRY_AFTER_CAP_MS ? after : RETRY_AFTER_CAP_MS;
+				tp_clock_sleep_ms(wait);
+				continue;
+			}
 			break;
+		}
 		headers[1] = auth;
 		if (text)
 			headers[2] = "Content-Type: application/json";

@@ -460,8 +460,8 @@ int tp_aws_ssm_resolve_secret(void *session, const char *location, char **out)
 	rc = call(s, NULL, "GetParameter", body, &reply, &err);
 	if (rc < 0) {
 		char *m = tp_strdup(tp_error_last());
-		rc = tp_error_set(missing(&err) ? TP_ENOTFOUND : rc, "secret ${secret:ssm:%s}: %s",
-				  location, missing(&err) ? "the parameter does not exist" : m);
+		rc = tp_error_wrap(missing(&err) ? TP_ENOTFOUND : rc, "secret ${secret:ssm:%s}: %s",
+				   location, missing(&err) ? "the parameter does not exist" : m);
 		free(m);
 		goto done;
 	}

@@ -5,7 +5,10 @@
  * tp_gr_call, which turns Grouparoo's answers into Tapestry's error kinds: Grouparoo reports
  * nearly every failure as HTTP 500 with {"error": {"message", "code"}}, so the message is what
  * tells "not found" from "locked" from "validation", and it is kept, word for word (minus any
- * secret the request carried), in the error Tapestry reports.
+ * secret the request carried), in the error Tapestry reports. Reads (GET) that fail
+ * transiently are asked again here, a few times with backoff and Retry-After, like every
+ * provider's client does; writes are left to the engine's retry, which knows whether the
+ * object was made.
  */
 #include "grouparoo_int.h"
 
@@ -15,6 +18,10 @@
 
 #define PAGE 100
 #define MAX_PAGES 1000
+#define READ_ATTEMPTS 3
+#define READ_BACKOFF_MS 200
+#define READ_BACKOFF_CAP_MS 5000
+#define RETRY_AFTER_CAP_MS 10000
 #define MAX_REPLY ((size_t)32 * 1024 * 1024)
 #define DEFAULT_DELETE_WAIT_MS ((int64_t)10 * 60 * 1000)
 
@@ -216,8 +223,8 @@ static void wipe_buf(tp_buf *b)
 		explicit_bzero(b->ptr, b->len);
 }
 
-int tp_gr_call(tp_gr_session *s, json_t **out, const char *who, const char *method,
-	       const char *path, const json_t *body, const tp_strlist *scrub)
+static int call_once(tp_gr_session *s, json_t **out, const char *who, const char *method,
+		     const char *path, const json_t *body, const tp_strlist *scrub)
 {
 	char *url = tp_sprintf("%s%s", s->base, path);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -294,6 +301,26 @@ done:
 	json_decref(doc);
 	free(url);
 	return rc;
+}
+
+int tp_gr_call(tp_gr_session *s, json_t **out, const char *who, const char *method,
+	       const char *path, const json_t *body, const tp_strlist *scrub)
+{
+	bool read = strcmp(method, "GET") == 0;
+	for (int attempt = 1;; attempt++) {
+		int rc = call_once(s, out, who, method, path, body, scrub);
+		int64_t delay, after;
+		if (rc == 0 || !read || attempt >= READ_ATTEMPTS ||
+		    (rc != TP_ETRANSIENT && rc != TP_ETHROTTLED))
+			return rc;
+		after = tp_error_retry_after();
+		delay = tp_backoff_ms(attempt, READ_BACKOFF_MS, READ_BACKOFF_CAP_MS);
+		if (after >= 0)
+			delay = after < RETRY_AFTER_CAP_MS ? after : RETRY_AFTER_CAP_MS;
+		tp_log(TP_LOG_DEBUG, NULL, NULL, "%s: GET %s: attempt %d failed (%s); again in %lld ms",
+		       who, path, attempt, tp_error_name(rc), (long long)delay);
+		tp_clock_sleep_ms(delay);
+	}
 }
 
 int tp_gr_list(tp_gr_session *s, json_t **out, const char *who, const char *collection)

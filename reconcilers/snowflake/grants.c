@@ -136,7 +136,7 @@ static char *grant_id(const json_t *spec)
 static int with_address(const tp_op *op, int rc)
 {
 	char *m = tp_strdup(tp_error_last());
-	rc = tp_error_set(rc, "%s: %s", op->address, m);
+	rc = tp_error_wrap(rc, "%s: %s", op->address, m);
 	free(m);
 	return rc;
 }

@@ -800,7 +800,7 @@ static int object_write(void *session, const tp_op *op, tp_op_result *out, bool 
 	}
 	if (rc < 0) {
 		char *m = tp_strdup(tp_error_last());
-		rc = tp_error_set(rc, "%s: %s", op->address, m);
+		rc = tp_error_wrap(rc, "%s: %s", op->address, m);
 		free(m);
 		goto done;
 	}
@@ -863,7 +863,7 @@ int tp_sf_object_remove(void *session, const tp_op *op)
 		rc = 0; /* its database went first */
 	if (rc < 0) {
 		char *m = tp_strdup(tp_error_last());
-		rc = tp_error_set(rc, "%s: %s", op->address, m);
+		rc = tp_error_wrap(rc, "%s: %s", op->address, m);
 		free(m);
 	}
 done:

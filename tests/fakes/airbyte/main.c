@@ -6,8 +6,9 @@
  * request log, and the test-control endpoints; api.c holds the resources.
  *
  *   fake_airbyte --port 0 --client-id X --client-secret Y [--log FILE] [--latency-ms N]
- *                [--fail-every N] [--fail-status CODE] [--token-ttl S] [--workspace NAME]
- *                [--public-url URL] [--job-seconds N]
+ *                [--fail-every N] [--fail-status CODE] [--fail-rate SPEC] [--retry-after S]
+ *                [--seed N] [--token-ttl S] [--workspace NAME] [--public-url URL]
+ *                [--job-seconds N]
  *
  *   --port N          listen on 127.0.0.1:N (0: pick a free port). The first line on stdout
  *                     is "fake_airbyte listening on http://127.0.0.1:<port>" once it accepts.
@@ -15,13 +16,23 @@
  *                     the application credentials POST /api/public/v1/applications/token takes
  *   --token-ttl S     lifetime of an access token (expires_in), default 900; an expired or
  *                     unknown token gets 401
- *   --log FILE        one JSON line per API request: {"seq","method","path","query",
- *                     "status","body"} with secret values in request bodies shown as
- *                     "(secret)" (the mask "**********" stays as sent)
+ *   --log FILE        one JSON line per API request: {"seq","ts","method","path","query",
+ *                     "status","fault","body"} (ts: arrival, ms since the epoch; fault: the
+ *                     injected fault or ""; status 0 for a reset) with secret values in
+ *                     request bodies shown as "(secret)" (the mask "**********" stays as
+ *                     sent)
  *   --latency-ms N    every API request waits N ms before it is handled
  *   --fail-every N    every Nth API request (not counting token requests) fails with
- *                     --fail-status (default 503; 429 answers Retry-After: 1) and changes
+ *                     --fail-status (default 503; 429 answers Retry-After) and changes
  *                     nothing
+ *   --fail-rate SPEC  random faults on every API request, token requests included:
+ *                     comma-separated FAULT:P with FAULT a status 500-599, 429 (answered
+ *                     with Retry-After) or `reset` (the connection is closed with a TCP
+ *                     reset, no answer), P its probability per request ("503:0.1,429:0.05,
+ *                     reset:0.05", summing to at most 1); a faulted request changes nothing
+ *   --retry-after S   Retry-After seconds of injected 429s (default 1; 0: no header)
+ *   --seed N          seed of --fail-rate's draws (default 1): one draw per request, in
+ *                     arrival order, so a sequential client sees the same faults every run
  *   --workspace NAME  name of the workspace that exists at start (default "default")
  *   --public-url URL  base of the absolute next/previous links (default this server's
  *                     http://127.0.0.1:<port>/api/public/v1), as a real server builds them from
@@ -62,15 +73,27 @@
 
 #define MAX_BODY ((size_t)1 << 20)
 
+#define MAX_RATES 16
+
+typedef struct {
+	char name[8];    /* "503", "429", "reset" */
+	unsigned status; /* 0: reset */
+	double p;
+} fail_rate;
+
 static struct {
 	const char *client_id, *client_secret;
 	int64_t token_ttl_s;
 	int64_t latency_ms;
 	long fail_every;
 	unsigned fail_status;
+	fail_rate rates[MAX_RATES];
+	size_t nrates;
+	int retry_after;
+	uint64_t rng;
 	char *public_base;
 	FILE *log;
-} cfg = {NULL, NULL, 900, 0, 0, 503, NULL, NULL};
+} cfg = {NULL, NULL, 900, 0, 0, 503, {{"", 0, 0}}, 0, 1, 1, NULL, NULL};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *tokens; /* {token: expiry ms} */
@@ -176,15 +199,16 @@ static json_t *parse_pairs(const char *text)
 	return o;
 }
 
-static void log_request(const char *method, const char *path, const char *query, unsigned status,
-			const json_t *body)
+static void log_request(int64_t ts, const char *method, const char *path, const char *query,
+			unsigned status, const char *fault, const json_t *body)
 {
 	json_t *line;
 	char *text;
 	if (!cfg.log)
 		return;
-	line = json_pack("{s:I,s:s,s:s,s:s,s:i}", "seq", (json_int_t)++log_seq, "method", method,
-			 "path", path, "query", query ? query : "", "status", (int)status);
+	line = json_pack("{s:I,s:I,s:s,s:s,s:s,s:i,s:s}", "seq", (json_int_t)++log_seq, "ts",
+			 (json_int_t)ts, "method", method, "path", path, "query",
+			 query ? query : "", "status", (int)status, "fault", fault);
 	if (body) {
 		const char *below = strncmp(path, FK_PREFIX, strlen(FK_PREFIX)) == 0
 					    ? path + strlen(FK_PREFIX)
@@ -250,6 +274,81 @@ static const char *auth_problem(struct MHD_Connection *conn)
 
 /* ---------------------------------------------------------------- faults */
 
+/* --fail-rate's draw for this request (mutex held): an index into cfg.rates, or -1. One
+ * uniform number per request (xorshift64*, seeded), compared with the cumulative
+ * probabilities. */
+static int draw_rate(void)
+{
+	double x, acc = 0;
+	if (cfg.nrates == 0)
+		return -1;
+	cfg.rng ^= cfg.rng >> 12;
+	cfg.rng ^= cfg.rng << 25;
+	cfg.rng ^= cfg.rng >> 27;
+	x = (double)((cfg.rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+	for (size_t i = 0; i < cfg.nrates; i++) {
+		acc += cfg.rates[i].p;
+		if (x < acc)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* "503:0.1,429:0.05,reset:0.05" into cfg.rates; -1 when malformed. */
+static int parse_rates(const char *spec)
+{
+	char *copy = tp_strdup(spec), *save = NULL;
+	double sum = 0;
+	int rc = 0;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':'), *end = NULL, *stop = NULL;
+		fail_rate *fr;
+		long code = 0;
+		double p;
+		while (*item == ' ')
+			item++;
+		if (!colon || cfg.nrates == MAX_RATES) {
+			rc = -1;
+			break;
+		}
+		*colon = '\0';
+		p = strtod(colon + 1, &end);
+		if (end == colon + 1 || *end || !(p >= 0 && p <= 1)) {
+			rc = -1;
+			break;
+		}
+		if (strcmp(item, "reset") != 0) {
+			code = strtol(item, &stop, 10);
+			if (stop == item || *stop || !(code == 429 || (code >= 500 && code <= 599))) {
+				rc = -1;
+				break;
+			}
+		}
+		fr = &cfg.rates[cfg.nrates++];
+		snprintf(fr->name, sizeof(fr->name), "%s", item);
+		fr->status = (unsigned)code;
+		fr->p = p;
+		sum += p;
+	}
+	if (sum > 1.0 + 1e-9)
+		rc = -1;
+	free(copy);
+	return rc;
+}
+
+/* Closes the connection with a TCP reset instead of an answer (SO_LINGER 0 makes the close
+ * an abort). */
+static enum MHD_Result reply_reset(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci) {
+		struct linger lg = {1, 0};
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	return MHD_NO;
+}
+
 /* The first injected fault matching this request (count taken), or NULL. Owned. */
 static json_t *take_fault(const char *method, const char *below)
 {
@@ -295,7 +394,7 @@ static void fault_reply(fk_reply *out, const json_t *f, char **raw)
 		fk_problem(out, status, "injected failure (%u)", status);
 	}
 	if (status == 429)
-		out->retry_after = ra ? (int)json_integer_value(ra) : 1;
+		out->retry_after = ra ? (int)json_integer_value(ra) : cfg.retry_after;
 }
 
 /* ---------------------------------------------------------------- control endpoints */
@@ -406,7 +505,10 @@ static enum MHD_Result handle(struct MHD_Connection *conn, request *r, const cha
 	json_t *query, *body, *fault = NULL;
 	fk_reply out = {200, NULL, "application/json", -1};
 	char *raw_reply = NULL;
+	const char *fault_name = "";
 	bool bad_body, counted;
+	int64_t ts = tp_clock_now_ms();
+	int rate = -1;
 	enum MHD_Result ret;
 
 	if (qmark) {
@@ -434,13 +536,27 @@ static enum MHD_Result handle(struct MHD_Connection *conn, request *r, const cha
 	counted = strcmp(below, "/applications/token") != 0;
 	if (counted)
 		api_count++;
+	if (!r->too_big && (rate = draw_rate()) >= 0)
+		fault_name = cfg.rates[rate].name;
+	if (rate >= 0 && cfg.rates[rate].status == 0) {
+		/* reset: nothing handled, no answer */
+		log_request(ts, method, path, raw_query, 0, fault_name, body);
+		pthread_mutex_unlock(&mu);
+		ret = reply_reset(conn);
+		goto done;
+	}
 	if (r->too_big) {
 		fk_problem(&out, 413, "the request body is larger than %zu bytes", MAX_BODY);
+	} else if (rate >= 0) {
+		fk_problem(&out, cfg.rates[rate].status, "injected failure (%s)", fault_name);
+		if (cfg.rates[rate].status == 429 && cfg.retry_after > 0)
+			out.retry_after = cfg.retry_after;
 	} else if (counted && cfg.fail_every > 0 && api_count % cfg.fail_every == 0) {
 		fk_problem(&out, cfg.fail_status, "injected failure (every %ld requests)",
 			   cfg.fail_every);
+		fault_name = "every";
 		if (cfg.fail_status == 429)
-			out.retry_after = 1;
+			out.retry_after = cfg.retry_after > 0 ? cfg.retry_after : -1;
 	} else if ((fault = take_fault(method, below)) &&
 		   !json_is_true(json_object_get(fault, "after"))) {
 		fault_reply(&out, fault, &raw_reply);
@@ -471,7 +587,9 @@ static enum MHD_Result handle(struct MHD_Connection *conn, request *r, const cha
 	}
 	if (fault && json_is_true(json_object_get(fault, "after")))
 		fault_reply(&out, fault, &raw_reply);
-	log_request(method, path, raw_query, out.status, body);
+	if (fault)
+		fault_name = "injected";
+	log_request(ts, method, path, raw_query, out.status, fault_name, body);
 	pthread_mutex_unlock(&mu);
 	if (raw_reply) {
 		json_decref(out.body);
@@ -513,8 +631,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void usage(void)
 {
 	fprintf(stderr, "usage: fake_airbyte --port N --client-id X --client-secret Y [--log FILE] "
-			"[--latency-ms N] [--fail-every N] [--fail-status CODE] [--token-ttl S] "
-			"[--workspace NAME] [--public-url URL] [--job-seconds N]\n");
+			"[--latency-ms N] [--fail-every N] [--fail-status CODE] [--fail-rate SPEC] "
+			"[--retry-after S] [--seed N] [--token-ttl S] [--workspace NAME] "
+			"[--public-url URL] [--job-seconds N]\n");
 	exit(64);
 }
 
@@ -556,6 +675,17 @@ int main(int argc, char **argv)
 			cfg.fail_every = num_arg(v, 0, 1000000);
 		else if (strcmp(a, "--fail-status") == 0)
 			cfg.fail_status = (unsigned)num_arg(v, 400, 599);
+		else if (strcmp(a, "--fail-rate") == 0) {
+			if (parse_rates(v) < 0) {
+				fprintf(stderr, "fake_airbyte: bad --fail-rate \"%s\" (e.g. "
+						"\"503:0.1,429:0.05,reset:0.05\"; faults 500-599, 429, "
+						"reset; probabilities summing to at most 1)\n", v);
+				return 64;
+			}
+		} else if (strcmp(a, "--retry-after") == 0)
+			cfg.retry_after = (int)num_arg(v, 0, 86400);
+		else if (strcmp(a, "--seed") == 0)
+			cfg.rng = ((uint64_t)num_arg(v, 0, 0x7fffffffL) << 1) | 1;
 		else if (strcmp(a, "--token-ttl") == 0)
 			cfg.token_ttl_s = num_arg(v, 1, 86400);
 		else if (strcmp(a, "--workspace") == 0)

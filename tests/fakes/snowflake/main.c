@@ -25,9 +25,9 @@
  *                         one multi-statement requests run on when the body names none
  *   --token T             also accept "Authorization: Bearer T" with token type OAUTH or
  *                         PROGRAMMATIC_ACCESS_TOKEN (as the bootstrap user)
- *   --log FILE            one JSON object per request (method, path, requestId, retry,
- *                         status, statements with passwords blanked, writes, resumed
- *                         warehouse, injected fault, replay...)
+ *   --log FILE            one JSON object per request (ts, method, path, requestId, retry,
+ *                         status, body_sha: SHA-256 of the body, statements with passwords
+ *                         blanked, writes, resumed warehouse, injected fault, replay...)
  *   --latency-ms N        delay every response by N ms
  *   --exec-ms N           every statement "runs" N ms (SELECT SYSTEM$WAIT(n) adds n s)
  *   --sync-wait-ms N      how long a request waits for its statements before answering 202
@@ -35,14 +35,18 @@
  *   --partition-rows N    rows per result partition (default 1000)
  *   --fail SPEC           faults for the next POST /api/v2/statements requests, in order:
  *                         comma-separated STATUS (429, 500, 503, 504), `drop` (close the
- *                         connection before running anything), `lost` (run the statements,
+ *                         connection before running anything), `reset` (the same with a
+ *                         TCP reset instead of an orderly close), `lost` (run the statements,
  *                         then close the connection without a reply), `badjson` (a
  *                         truncated 200 body, statement not run),
  *                         `columns` (result columns reordered plus an unknown one),
  *                         `nocolumns` (the `name` column missing), each optionally xN
  *                         ("429x2,503"). POST /fake/faults with the same SPEC as body adds
  *                         faults at run time.
- *   --fail-rate SPEC      random faults: "429:0.1,503:0.05" (probability per POST)
+ *   --fail-rate SPEC      random faults: FAULT:P pairs, FAULT any of --fail's names and P
+ *                         its probability per POST ("429:0.1,503:0.05,reset:0.05", summing
+ *                         to at most 1; one draw per POST against the cumulative
+ *                         probabilities)
  *   --retry-after S       Retry-After seconds sent with 429 (default 1; 0: none)
  *   --seed N              seed of the random faults
  *
@@ -73,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,7 +91,7 @@ typedef struct {
 	json_t *order;    /* handles in creation order (eviction) */
 	json_t *requests; /* requestId → handle */
 	json_t *faults;   /* queued fault names */
-	json_t *rates;    /* {fault: probability} */
+	json_t *rates;    /* [[fault, probability]...] in the order given */
 	char *account;
 	char *user;
 	char *token;
@@ -148,6 +153,16 @@ static bool is_uuid(const char *s)
 	return true;
 }
 
+static bool known_fault(const char *name)
+{
+	static const char *const names[] = {"429",  "500",  "503",     "504",     "drop", "reset",
+					    "lost", "badjson", "columns", "nocolumns", NULL};
+	for (size_t i = 0; names[i]; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Adds "429x2,badjson" to the fault queue; -1 on a malformed spec. */
 static int queue_faults(const char *spec)
 {
@@ -162,10 +177,7 @@ static int queue_faults(const char *spec)
 			*x = '\0';
 			times = strtol(x + 1, NULL, 10);
 		}
-		if (strcmp(item, "429") && strcmp(item, "500") && strcmp(item, "503") &&
-		    strcmp(item, "504") && strcmp(item, "drop") && strcmp(item, "lost") &&
-		    strcmp(item, "badjson") &&
-		    strcmp(item, "columns") && strcmp(item, "nocolumns")) {
+		if (!known_fault(item)) {
 			rc = -1;
 			break;
 		}
@@ -179,16 +191,21 @@ static int queue_faults(const char *spec)
 /* The fault for this POST (mutex held): queued first, then random; NULL for none. */
 static char *take_fault(void)
 {
-	const char *k;
-	json_t *v;
+	size_t i;
+	json_t *pair;
+	double x, acc = 0;
 	if (json_array_size(F.faults) > 0) {
 		char *f = tp_strdup(json_string_value(json_array_get(F.faults, 0)));
 		json_array_remove(F.faults, 0);
 		return f;
 	}
-	json_object_foreach(F.rates, k, v) {
-		if (rnd() < json_real_value(v))
-			return tp_strdup(k);
+	if (json_array_size(F.rates) == 0)
+		return NULL;
+	x = rnd();
+	json_array_foreach(F.rates, i, pair) {
+		acc += json_real_value(json_array_get(pair, 1));
+		if (x < acc)
+			return tp_strdup(json_string_value(json_array_get(pair, 0)));
 	}
 	return NULL;
 }
@@ -198,6 +215,7 @@ static char *take_fault(void)
 typedef struct {
 	unsigned status;
 	char *body;          /* NULL: drop the connection */
+	bool reset;          /* with body NULL: drop it with a TCP reset */
 	char retry_after[16];
 } reply_t;
 
@@ -834,9 +852,10 @@ static void handle_request(struct MHD_Connection *c, const char *url, const char
 		pthread_mutex_unlock(&F.mu);
 		if (fault) {
 			json_object_set_new(lg->log, "fault", json_string(fault));
-			if (strcmp(fault, "drop") == 0) {
+			if (strcmp(fault, "drop") == 0 || strcmp(fault, "reset") == 0) {
 				r->body = NULL;
 				r->status = 0;
+				r->reset = strcmp(fault, "reset") == 0;
 				goto done;
 			}
 			if (strcmp(fault, "badjson") == 0) {
@@ -981,6 +1000,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	t0 = now_ms();
 	lg.log = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)t0, "method", method, "path", url);
+	{
+		/* identifies a request sent again, with a new requestId or not (retries) */
+		uint8_t d[TP_SHA256_LEN];
+		char hex[2 * TP_SHA256_LEN + 1];
+		tp_sha256(d, cn->body.ptr ? cn->body.ptr : "", cn->body.len);
+		tp_hex_encode(hex, d, sizeof(d));
+		json_object_set_new(lg.log, "body_sha", json_string(hex));
+	}
 	if (F.latency_ms > 0)
 		tp_clock_sleep_ms(F.latency_ms);
 	handle_request(c, url, method, cn, &r, &lg);
@@ -1006,8 +1033,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (strncmp(url, "/fake/", 6) != 0)
 		write_log(lg.log);
 	json_decref(lg.log);
-	if (!r.body)
+	if (!r.body) {
+		if (r.reset) {
+			/* SO_LINGER 0: the close aborts the connection (RST) */
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+			struct linger lg0 = {1, 0};
+			if (ci)
+				setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg0,
+					   sizeof(lg0));
+		}
 		return MHD_NO; /* drop the connection */
+	}
 	resp = MHD_create_response_from_buffer(strlen(r.body), r.body, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (r.retry_after[0])
@@ -1149,22 +1186,32 @@ int main(int argc, char **argv)
 	F.order = json_array();
 	F.requests = json_object();
 	F.faults = json_array();
-	F.rates = json_object();
+	F.rates = json_array();
 	if (fail && queue_faults(fail) < 0) {
 		fprintf(stderr, "fake_snowflake: bad --fail \"%s\"\n", fail);
 		return 64;
 	}
 	if (fail_rate) {
 		char *copy = tp_strdup(fail_rate), *save = NULL, *item;
+		double sum = 0;
 		for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-			char *colon = strchr(item, ':');
-			if (!colon) {
-				fprintf(stderr, "fake_snowflake: bad --fail-rate \"%s\"\n",
-					fail_rate);
+			char *colon = strchr(item, ':'), *end = NULL;
+			double p = 0;
+			while (*item == ' ')
+				item++;
+			if (colon) {
+				*colon = '\0';
+				p = strtod(colon + 1, &end);
+			}
+			if (!colon || !known_fault(item) || end == colon + 1 || *end ||
+			    !(p >= 0 && p <= 1) || (sum += p) > 1.0 + 1e-9) {
+				fprintf(stderr, "fake_snowflake: bad --fail-rate \"%s\" (FAULT:P "
+						"pairs, FAULT one of --fail's names, probabilities "
+						"summing to at most 1)\n", fail_rate);
+				free(copy);
 				return 64;
 			}
-			*colon = '\0';
-			json_object_set_new(F.rates, item, json_real(strtod(colon + 1, NULL)));
+			json_array_append_new(F.rates, json_pack("[s,f]", item, p));
 		}
 		free(copy);
 	}

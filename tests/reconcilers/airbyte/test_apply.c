@@ -427,13 +427,17 @@ Test(airbyte_apply, an_interrupted_create_is_adopted_never_duplicated)
 	c = ab_control(&fk, "DELETE", "/_fake/faults", NULL);
 	ab_reply_free(&c);
 
-	/* the next run finds it (recovery adopts it by name) and creates nothing */
+	/* the next run finds it (recovery, by name), and the create takes it up and brings it
+	 * to the spec instead of making another */
 	r = apply();
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.err, "unfinished create of airbyte.connection/zoom-to-snowflake: the "
-				"object exists and was adopted"),
+				"object exists"),
 		  "%s", r.err);
-	cr_assert(strstr(r.out, "No changes."), "%s", r.out);
+	cr_assert(strstr(r.err, "an interrupted create's object turned up"), "%s", r.err);
+	ts_result_free(&r);
+	r = apply();
+	expect_ok(&r, "No changes.");
 	ts_result_free(&r);
 	log = ab_log(&fk);
 	cr_assert_eq(ab_count(log, 0, "POST", "/connections"), 1, "%s", ab_log_summary(log, 0));
@@ -453,6 +457,59 @@ Test(airbyte_apply, an_interrupted_create_is_adopted_never_duplicated)
 		cr_assert_not_null(sr.provider_id);
 		tp_state_resource_clear(&sr);
 		tp_state_close(s);
+	}
+}
+
+/* Found by bench/reliability/crash.sh: a create interrupted by a crash whose object the
+ * restart's recovery could not find (the server was still finishing the dead process's
+ * request, or the lookup failed) was refused forever afterwards as a stranger's namesake.
+ * The create now looks for the interrupted create's object again right before creating. */
+Test(airbyte_apply, an_interrupted_create_recovery_could_not_see_is_adopted_by_the_create)
+{
+	ts_result r;
+	json_t *log;
+	ab_reply c;
+	start(NULL);
+	resources(true, true, NULL);
+	/* the connection is created but its answer is lost, and every retry fails: the run
+	 * ends with the create unfinished and the object live */
+	c = ab_control(&fk, "POST", "/_fake/faults",
+		       "{\"status\":502,\"method\":\"POST\",\"path\":\"/connections\","
+		       "\"after\":true}");
+	ab_reply_free(&c);
+	c = ab_control(&fk, "POST", "/_fake/faults",
+		       "{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"skip\":1,"
+		       "\"count\":60}");
+	ab_reply_free(&c);
+	r = apply();
+	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+	ts_result_free(&r);
+	c = ab_control(&fk, "DELETE", "/_fake/faults", NULL);
+	ab_reply_free(&c);
+
+	/* the restart's recovery cannot look (its lookups fail three times: the client's read
+	 * attempts), so the row stays unfinished and the plan creates the connection again */
+	c = ab_control(&fk, "POST", "/_fake/faults",
+		       "{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"count\":3}");
+	ab_reply_free(&c);
+	r = apply();
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.err, "unfinished create of airbyte.connection/zoom-to-snowflake cannot "
+				"be checked now"),
+		  "%s", r.err);
+	cr_assert(strstr(r.err, "an interrupted create's object turned up"), "%s", r.err);
+	cr_assert_null(strstr(r.out, "Error:"), "%s", r.out);
+	ts_result_free(&r);
+	r = apply();
+	expect_ok(&r, "No changes.");
+	ts_result_free(&r);
+	log = ab_log(&fk);
+	cr_assert_eq(ab_count(log, 0, "POST", "/connections"), 1, "%s", ab_log_summary(log, 0));
+	json_decref(log);
+	{
+		ab_reply l = ab_api(&fk, "GET", "/connections", NULL);
+		cr_assert_eq(json_array_size(json_object_get(l.json, "data")), 1);
+		ab_reply_free(&l);
 	}
 }
 

@@ -480,3 +480,86 @@ Test(airbyte_fake, failures_latency_and_a_clean_stop)
 		fk.pid = 0;
 	}
 }
+
+/* --fail-rate: seeded random 5xx, 429 with Retry-After and connection resets on every API
+ * request, the same draws for the same seed, each logged with its fault and arrival time; a
+ * malformed spec is refused. (libcurl sends a request again on a fresh connection when a
+ * reused one is reset before any answer, so the fake's log, not the client, counts them.) */
+static void draw_sequence(const char *seed, char *out, size_t n)
+{
+	tp_http_client *c = tp_http_client_new();
+	char *url;
+	json_t *log;
+	ab_fake_start(&fk, dir,
+		      (const char *[]){"--fail-rate", "429:0.3,503:0.2,reset:0.3", "--retry-after", "3",
+				       "--seed", seed, NULL});
+	url = tp_sprintf("%s/health", fk.base);
+	for (size_t i = 0; i < 200; i++) {
+		tp_http_request rq = {.method = "GET", .url = url, .timeout_ms = 10000};
+		tp_http_reply rp = {0};
+		int rc = tp_http_client_do(c, &rp, &rq);
+		cr_assert(rc == 0 || rc == TP_ETRANSIENT, "%s", tp_error_last());
+		if (rc == 0 && rp.status == 429)
+			cr_assert_eq(rp.retry_after_ms, 3000);
+		if (rc == 0)
+			cr_assert(rp.status == 200 || rp.status == 429 || rp.status == 503, "%ld",
+				  rp.status);
+		tp_http_reply_clear(&rp);
+	}
+	log = ab_log(&fk);
+	cr_assert_geq(json_array_size(log), 200);
+	out[0] = '\0';
+	for (size_t i = 0; i < json_array_size(log) && i + 1 < n; i++) {
+		json_t *e = json_array_get(log, i);
+		const char *f = tp_json_get_str(e, "fault");
+		long st = (long)json_integer_value(json_object_get(e, "status"));
+		cr_assert(json_integer_value(json_object_get(e, "ts")) > 0);
+		out[i] = !f || !*f ? '.' : strcmp(f, "429") == 0 ? 'T' : strcmp(f, "503") == 0 ? 'U'
+			 : strcmp(f, "reset") == 0 ? 'R' : '?';
+		cr_assert_eq(st, out[i] == 'T' ? 429 : out[i] == 'U' ? 503 : out[i] == 'R' ? 0 : 200);
+		out[i + 1] = '\0';
+	}
+	json_decref(log);
+	free(url);
+	tp_http_client_free(c);
+}
+
+Test(airbyte_fake, seeded_fail_rate_with_throttling_and_resets)
+{
+	char a[512], b[512];
+	size_t counts[128] = {0};
+	draw_sequence("7", a, sizeof(a));
+	for (size_t i = 0; a[i]; i++)
+		counts[(unsigned char)a[i]]++;
+	cr_assert(counts['T'] > 30 && counts['R'] > 30 && counts['U'] > 15 && counts['.'] > 15,
+		  "drew %s", a);
+	cr_assert_eq(counts['?'], 0, "%s", a);
+	ab_fake_stop(&fk);
+	draw_sequence("7", b, sizeof(b));
+	/* one draw per request received, in order: the same sequence (as far as both went) */
+	cr_assert_eq(strncmp(a, b, 200), 0, "the same seed draws the same faults:\n%s\n%s", a, b);
+	ab_fake_stop(&fk);
+	draw_sequence("8", b, sizeof(b));
+	cr_assert_str_neq(a, b, "another seed draws others");
+}
+
+Test(airbyte_fake, a_malformed_fail_rate_is_refused)
+{
+	static const char *const bad[] = {"429", "404:0.1", "503:2", "503:0.7,429:0.7", "drop:0.1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pid_t pid = fork();
+		int st = 0;
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			dup2(null, 2);
+			execl(TP_BUILD_DIR "/fake_airbyte", "fake_airbyte", "--port", "0", "--client-id",
+			      "x", "--client-secret", "y", "--fail-rate", bad[i], (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 64, "--fail-rate %s: status %d", bad[i],
+			  st);
+	}
+}

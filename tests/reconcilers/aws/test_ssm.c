@@ -236,6 +236,25 @@ Test(ssm, remove_checks_the_owner)
 	json_decref(applied);
 }
 
+/* Found by bench/reliability/faults.sh: a secret read throttled beyond the client's attempts
+ * was re-worded with the secret's name, which dropped the server's Retry-After: the engine
+ * then read it again after 70 ms instead of the 2 s asked for. */
+Test(ssm, a_throttled_secret_read_keeps_its_retry_after)
+{
+	char *v = NULL;
+	const char *raw = "HTTP/1.1 400 Bad Request\r\nContent-Type: " JSON11 "\r\n"
+			  "Retry-After: 3\r\nContent-Length: 59\r\nConnection: close\r\n\r\n"
+			  "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded.\"}";
+	for (int i = 0; i < 3; i++)
+		ts_aws_server_reply_raw(srv, "AmazonSSM.GetParameter", raw);
+	cr_assert_eq(tp_aws_ssm_resolve_secret(sess, "/rs/busy", &v), TP_ETHROTTLED, "%s",
+		     tp_error_last());
+	cr_assert_null(v);
+	cr_assert(strstr(tp_error_last(), "secret ${secret:ssm:/rs/busy}"), "%s", tp_error_last());
+	cr_assert_eq(tp_error_retry_after(), 3000);
+	cr_assert_eq(ts_aws_server_count(srv, "AmazonSSM.GetParameter"), 3);
+}
+
 Test(ssm, secrets)
 {
 	char *v = NULL;

@@ -38,6 +38,8 @@ typedef struct {
 	int writes;
 	tp_buf log; /* "METHOD /path -> status" lines of the write calls */
 	char lose[128]; /* "METHOD /path": the next such call is forwarded, its answer lost */
+	char kill_on[128]; /* "METHOD /path" prefix: the next such call kills kill_pid instead */
+	pid_t kill_pid;
 } proxy;
 
 typedef struct {
@@ -99,6 +101,25 @@ static enum MHD_Result px_answer(void *cls, struct MHD_Connection *conn, const c
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	pthread_mutex_lock(&px.mu);
+	if (px.kill_on[0] && px.kill_pid > 0) {
+		char *call = tp_sprintf("%s %s", method, r->uri);
+		if (strncmp(call, px.kill_on, strlen(px.kill_on)) == 0) {
+			/* the process dies between two calls of one create: this one never
+			 * reaches Grouparoo */
+			kill(px.kill_pid, SIGKILL);
+			px.kill_on[0] = '\0';
+			free(call);
+			pthread_mutex_unlock(&px.mu);
+			resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"",
+							       MHD_RESPMEM_PERSISTENT);
+			ret = MHD_queue_response(conn, 502, resp);
+			MHD_destroy_response(resp);
+			return ret;
+		}
+		free(call);
+	}
+	pthread_mutex_unlock(&px.mu);
 	target = tp_sprintf("%s%s", grh_url(), r->uri);
 	if (auth) {
 		auth_h = tp_sprintf("Authorization: %s", auth);
@@ -651,6 +672,125 @@ Test(grouparoo_apply, create_whose_answer_is_lost_is_retried_without_duplicate)
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "No changes."), "%s", r.out);
 	ts_result_free(&r);
+}
+
+/* ---------------------------------------------------------------- crashes */
+
+/* Found by bench/reliability/crash.sh: a kill between a destination's create (POST) and the
+ * call that sets what it exports (PUT ... group) left a destination without its group.
+ * Recovery adopted it and recorded the whole spec as applied, so the missing group showed
+ * as drift for ever (self_heal off) instead of being finished. The restart's create now
+ * takes the object up and brings it to the spec. */
+Test(grouparoo_apply, a_kill_inside_a_destinations_create_is_finished_by_the_restart,
+     .timeout = 900)
+{
+	const char *args[] = {"apply", pdir, "--state", db, "--auto-approve", NULL};
+	char *key = tp_sprintf("GROUPAROO_API_KEY=%s", grh_key());
+	const char *env[] = {key, "MAILCHIMP_API_KEY=mc-canary-5f1e2d-us6", "NO_COLOR=1", NULL};
+	char *a = ts_replace(CASE_STUDY, "@MATCH@", "%@example.com");
+	char *d = ts_replace(DESTINATION, "@COLUMN@", "email");
+	char *all = tp_sprintf("%s%s", a, d);
+	char *log = tp_sprintf("%s/killed.log", dir);
+	int64_t deadline = tp_clock_mono_ms() + 600000;
+	int st = 0;
+	pid_t pid;
+	ts_result r;
+	json_t *dst;
+
+	grh_sql("CREATE TABLE ck_out (id INTEGER PRIMARY KEY, email TEXT, name TEXT);"
+		"CREATE TABLE ck_out_groups (user_id INTEGER, group_name TEXT);");
+	write_settings();
+	write_resources("ck", all);
+	pthread_mutex_lock(&px.mu);
+	snprintf(px.kill_on, sizeof(px.kill_on), "PUT /api/v1/destination/");
+	pid = ts_spawn_tapestry(args, env, log);
+	px.kill_pid = pid;
+	pthread_mutex_unlock(&px.mu);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		cr_assert(tp_clock_mono_ms() < deadline, "the first apply did not end");
+		tp_clock_sleep_ms(50);
+	}
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		  "the apply was not killed inside the destination's create:\n%s", ts_read(log));
+	dst = grh_find("destinations", "name", "ck crm");
+	cr_assert_not_null(dst, "the destination's POST did not go through");
+	cr_assert_str_neq(tp_json_get_str(dst, "collection") ? tp_json_get_str(dst, "collection")
+							     : "", "group");
+	json_decref(dst);
+
+	r = apply();
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.err, "unfinished create of grouparoo.destination/crm: the object exists"),
+		  "%s", r.err);
+	ts_result_free(&r);
+	cr_assert_eq(grh_count("destinations", "name", "ck crm"), 1, "a second destination");
+	dst = grh_find("destinations", "name", "ck crm");
+	cr_assert_str_eq(tp_json_get_str(dst, "collection"), "group");
+	json_decref(dst);
+	r = plan_refresh();
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "No changes."), "%s", r.out);
+	cr_assert_null(strstr(r.out, "Drift"), "%s", r.out);
+	ts_result_free(&r);
+	free(key);
+	free(a);
+	free(d);
+	free(all);
+	free(log);
+}
+
+/* A kill inside a source's create (the draft made, its key property not yet bootstrapped):
+ * the restart's create takes the draft up and finishes it, never updating a draft (which
+ * Grouparoo refuses: its mapping names a property that does not exist yet) and never
+ * making a second source. */
+Test(grouparoo_apply, a_kill_inside_a_sources_create_is_finished_by_the_restart,
+     .timeout = 900)
+{
+	const char *args[] = {"apply", pdir, "--state", db, "--auto-approve", NULL};
+	char *key = tp_sprintf("GROUPAROO_API_KEY=%s", grh_key());
+	const char *env[] = {key, "MAILCHIMP_API_KEY=mc-canary-5f1e2d-us6", "NO_COLOR=1", NULL};
+	char *a = ts_replace(CASE_STUDY, "@MATCH@", "%@example.com");
+	char *log = tp_sprintf("%s/killed.log", dir);
+	int64_t deadline = tp_clock_mono_ms() + 600000;
+	int st = 0;
+	pid_t pid;
+	ts_result r;
+	json_t *src;
+
+	write_settings();
+	write_resources("kd", a);
+	pthread_mutex_lock(&px.mu);
+	snprintf(px.kill_on, sizeof(px.kill_on), "POST /api/v1/source/");
+	pid = ts_spawn_tapestry(args, env, log);
+	px.kill_pid = pid;
+	pthread_mutex_unlock(&px.mu);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		cr_assert(tp_clock_mono_ms() < deadline, "the first apply did not end");
+		tp_clock_sleep_ms(50);
+	}
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		  "the apply was not killed inside the source's create:\n%s", ts_read(log));
+	src = grh_find("sources", "name", "kd users");
+	cr_assert_not_null(src, "the draft was not made");
+	cr_assert_str_eq(tp_json_get_str(src, "state"), "draft");
+	json_decref(src);
+
+	r = apply();
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	ts_result_free(&r);
+	cr_assert_eq(grh_count("sources", "name", "kd users"), 1, "a second source");
+	src = grh_find("sources", "name", "kd users");
+	cr_assert_str_eq(tp_json_get_str(src, "state"), "ready");
+	json_decref(src);
+	cr_assert_eq(grh_count("properties", "key", "kd_user_id"), 1);
+	r = plan_refresh();
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "No changes."), "%s", r.out);
+	cr_assert_null(strstr(r.out, "Drift"), "%s", r.out);
+	ts_result_free(&r);
+	free(key);
+	free(a);
+	free(log);
 }
 
 /* ---------------------------------------------------------------- bad input */

@@ -7,6 +7,8 @@
  * duplicated, namesakes Tapestry did not create never taken over, delete modes, and the
  * key property a source bootstrapped left to that source.
  */
+#include <microhttpd.h>
+
 #include "grouparoo_server.h"
 #include "reconcilers/grouparoo/grouparoo_int.h"
 
@@ -441,4 +443,166 @@ Test(grouparoo_client, source_takes_up_its_draft_and_leaves_its_key_property_to_
 	free(file);
 	free(model);
 	close_session(s);
+}
+
+/* ---------------------------------------------------------------- answers Grouparoo never gives */
+
+/* A list of models whose namesake has no id, from a stand-in server on 127.0.0.1. */
+static enum MHD_Result idless_models(void *cls, struct MHD_Connection *conn, const char *url,
+				     const char *method, const char *version, const char *upload,
+				     size_t *upload_size, void **state)
+{
+	static const char body[] = "{\"total\":1,\"models\":[{\"name\":\"People\",\"type\":"
+				   "\"profile\",\"state\":\"ready\",\"locked\":null}]}";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	(void)cls;
+	(void)url;
+	(void)method;
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)state;
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
+					    MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* A stand-in that answers the first requests with a 503 and a 429 (Retry-After: 1) and then
+ * the list of models; every request counted. */
+static int flaky_requests;
+
+static enum MHD_Result flaky_models(void *cls, struct MHD_Connection *conn, const char *url,
+				    const char *method, const char *version, const char *upload,
+				    size_t *upload_size, void **state)
+{
+	static const char list[] = "{\"total\":1,\"models\":[{\"id\":\"mod_1\",\"name\":"
+				   "\"People\",\"type\":\"profile\",\"state\":\"ready\","
+				   "\"locked\":null}]}";
+	static const char busy[] = "{\"oops\":true}";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int n;
+	unsigned status;
+	(void)cls;
+	(void)url;
+	(void)method;
+	(void)version;
+	if (!*state) {
+		*state = (void *)1; /* the headers; the body (if any) comes next */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	(void)upload;
+	n = __atomic_fetch_add(&flaky_requests, 1, __ATOMIC_SEQ_CST);
+	status = n < 0 || n == 0 ? 503 : n == 1 ? 429 : 200;
+	r = status == 200 ? MHD_create_response_from_buffer(sizeof(list) - 1, (void *)(uintptr_t)list,
+							      MHD_RESPMEM_PERSISTENT)
+			  : MHD_create_response_from_buffer(sizeof(busy) - 1, (void *)(uintptr_t)busy,
+							      MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (status == 429)
+		MHD_add_response_header(r, "Retry-After", "1");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Found by bench/reliability/faults.sh: the Grouparoo client was the one provider client that
+ * did not retry a read, so a single 503, 429 or reset on a list failed a whole run's
+ * observation. Reads are now asked again (Retry-After honoured); writes are left to the
+ * engine, which knows whether the object was made. */
+Test(grouparoo_answers, reads_are_retried_and_writes_are_not)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int port = ts_free_port();
+	struct MHD_Daemon *d;
+	char *url = tp_sprintf("http://127.0.0.1:%d", port);
+	json_t *config = json_pack("{s:s,s:s}", "url", url, "api_key", "test-key");
+	json_t *applied = json_pack("{s:s,s:s}", "name", "People", "type", "profile");
+	json_t *body = json_pack("{s:s}", "name", "People");
+	tp_provider_env env = {0};
+	tp_op op = {0};
+	tp_op_result res = {0};
+	void *session = NULL;
+	int64_t t0;
+
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
+			     flaky_models, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+			     MHD_OPTION_END);
+	cr_assert_not_null(d);
+	env.pipeline = "test";
+	env.config = config;
+	cr_assert_eq(tp_gr_open(&session, &env), 0, "%s", tp_error_last());
+	op.address = "grouparoo.model/people";
+	op.name = "people";
+	op.applied = applied;
+	t0 = tp_clock_mono_ms();
+	cr_assert_eq(tp_gr_model_adopt(session, &op, &res), 0, "%s", tp_error_last());
+	cr_assert_str_eq(res.provider_id, "mod_1");
+	cr_assert_eq(flaky_requests, 3, "a 503, a 429, then the list");
+	cr_assert_geq(tp_clock_mono_ms() - t0, 1000, "Retry-After: 1 was not waited for");
+	tp_op_result_clear(&res);
+
+	/* a write that fails is reported at once: the engine decides about retrying it */
+	flaky_requests = 0;
+	cr_assert_eq(tp_gr_call(session, NULL, "test", "POST", "/model", body, NULL),
+		     TP_ETRANSIENT, "%s", tp_error_last());
+	cr_assert_eq(flaky_requests, 1);
+	/* and a read that keeps failing gives up after its attempts */
+	flaky_requests = -10;
+	cr_assert_eq(tp_gr_call(session, NULL, "test", "GET", "/models", NULL, NULL),
+		     TP_ETRANSIENT, "%s", tp_error_last());
+	cr_assert_eq(flaky_requests, -7, "three attempts");
+	tp_gr_close(session);
+	MHD_stop_daemon(d);
+	json_decref(body);
+	json_decref(applied);
+	json_decref(config);
+	free(url);
+}
+
+/* found by fuzz_grouparoo: adopt took a namesake without an id and reported success with an
+ * empty provider id, which the engine would have recorded */
+Test(grouparoo_answers, a_namesake_without_an_id_is_not_adopted)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int port = ts_free_port();
+	struct MHD_Daemon *d;
+	char *url = tp_sprintf("http://127.0.0.1:%d", port);
+	json_t *config = json_pack("{s:s,s:s}", "url", url, "api_key", "test-key");
+	json_t *applied = json_pack("{s:s,s:s}", "name", "People", "type", "profile");
+	tp_provider_env env = {0};
+	tp_op op = {0};
+	tp_op_result res = {0};
+	void *session = NULL;
+
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
+			     idless_models, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+			     MHD_OPTION_END);
+	cr_assert_not_null(d);
+	env.pipeline = "test";
+	env.config = config;
+	cr_assert_eq(tp_gr_open(&session, &env), 0, "%s", tp_error_last());
+	op.address = "grouparoo.model/people";
+	op.name = "people";
+	op.applied = applied;
+	cr_assert_eq(tp_gr_model_adopt(session, &op, &res), TP_ENOTFOUND, "%s", tp_error_last());
+	cr_assert_null(res.provider_id);
+	tp_op_result_clear(&res);
+	tp_gr_close(session);
+	MHD_stop_daemon(d);
+	json_decref(applied);
+	json_decref(config);
+	free(url);
 }

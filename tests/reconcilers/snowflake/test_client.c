@@ -202,6 +202,67 @@ Test(sf_client, throttling_and_server_errors_retried_with_the_same_request_id)
 	tp_sf_session_close(s);
 }
 
+/* Found by bench/reliability/faults.sh: a write throttled beyond the client's attempts lost
+ * its Retry-After on the way to the engine (the batch runner carried the message, not the
+ * delay, and the slots re-worded the message), so the engine's own retry came after its
+ * backoff, sooner than the server had asked. */
+Test(sf_client, a_throttled_write_hands_its_retry_after_to_the_engine)
+{
+	tp_sf_session *s;
+	tp_strlist stmts = {0};
+
+	sf_fake_start(&F, dir, "--fail", "429x4", "--retry-after", "1", NULL);
+	s = sf_session(&F, 0);
+	s->backoff_base_ms = 1;
+	s->backoff_cap_ms = 1; /* the client waits min(Retry-After, cap x 6): quick here */
+	tp_strlist_push(&stmts, "CREATE ROLE THROTTLED");
+	cr_assert_eq(tp_sf_run(s, &stmts, NULL), TP_ETHROTTLED, "%s", tp_error_last());
+	cr_assert(strstr(tp_error_last(), "390505"), "%s", tp_error_last());
+	cr_assert_eq(tp_error_retry_after(), 1000);
+	tp_strlist_free(&stmts);
+	tp_sf_session_close(s);
+}
+
+/* The fake's faults as the reliability harness uses them: `reset` (the connection aborted
+ * with a TCP reset before anything ran) is ridden out like a dropped connection, and
+ * --fail-rate takes only known fault names with probabilities summing to at most 1. */
+Test(sf_client, resets_are_retried_and_fail_rates_are_checked)
+{
+	static const char *const bad[] = {"reset", "bogus:0.1", "503:2", "429:0.6,reset:0.6"};
+	tp_sf_session *s;
+	json_t *log;
+
+	sf_fake_start(&F, dir, "--fail", "reset,reset", NULL);
+	s = sf_session(&F, 0);
+	s->backoff_base_ms = 1;
+	cr_assert(tp_sf_exec(s, NULL, "CREATE ROLE AFTER_RESETS", 1, NULL) == 0, "%s",
+		  tp_error_last());
+	log = sf_log(&F);
+	cr_assert_eq(sf_write_statements(log), 1, "run once");
+	cr_assert_str_eq(tp_json_get_str(json_array_get(log, 0), "fault"), "reset");
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(log, 0), "status")), 0);
+	cr_assert_not_null(tp_json_get_str(json_array_get(log, 0), "body_sha"));
+	json_decref(log);
+	tp_sf_session_close(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pid_t pid = fork();
+		int st = 0;
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			dup2(null, 2);
+			execl(TP_BUILD_DIR "/fake_snowflake", "fake_snowflake", "--port", "0",
+			      "--account", "A-B", "--user", "U", "--public-key", F.pub, "--fail-rate",
+			      bad[i], (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 64, "--fail-rate %s: status %d", bad[i],
+			  st);
+	}
+}
+
 Test(sf_client, replayed_request_is_not_run_twice)
 {
 	tp_sf_session *s;
