@@ -150,6 +150,12 @@ cmd_up() {
 				cp "$gr_data/grouparoo.log" "$dir/grouparoo.log" 2>/dev/null || true
 				rm -f "$dir/stack.grouparoo"
 				gr_data="" gr_port=""
+			elif ! curl -sf -m 10 -H "Authorization: Bearer $gr_key" "http://127.0.0.1:$gr_port/api/v1/apps" >/dev/null; then
+				# the port was free when picked; another server may have taken it since
+				grouparoo=0 gr_why="the server on 127.0.0.1:$gr_port does not accept this stack's API key (port taken by another process?)"
+				bash "$ROOT/tests/grouparoo/run-grouparoo.sh" stop "$gr_data" >/dev/null 2>&1 || true
+				rm -f "$dir/stack.grouparoo"
+				gr_data="" gr_port=""
 			else
 				say "Grouparoo  the real 0.9.0 (npm)  http://127.0.0.1:$gr_port"
 			fi
