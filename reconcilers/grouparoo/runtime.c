@@ -29,6 +29,13 @@ bool tp_gr_is_gone(const json_t *obj)
 	return st && strcmp(st, "deleted") == 0;
 }
 
+/* A string member for a message, or what stands in for it when the answer lacks it. */
+static const char *str_or(const json_t *obj, const char *key, const char *missing)
+{
+	const char *v = tp_json_get_str(obj, key);
+	return v ? v : missing;
+}
+
 static const char *obj_name(const tp_gr_kind *k, const json_t *obj)
 {
 	const char *n = tp_json_get_str(obj, k->name_key);
@@ -41,8 +48,8 @@ int tp_gr_locked_error(const tp_op *op, const tp_gr_kind *k, const json_t *obj, 
 		TP_ECONFLICT,
 		"%s: the %s \"%s\" (%s) is defined in Grouparoo's code config (locked: %s): "
 		"Tapestry never %s objects from the code config; %s",
-		op->address, k->what, obj_name(k, obj), tp_json_get_str(obj, "id"),
-		tp_json_get_str(obj, "locked"), deleting ? "deletes" : "modifies",
+		op->address, k->what, obj_name(k, obj), str_or(obj, "id", "no id"),
+		str_or(obj, "locked", "yes"), deleting ? "deletes" : "modifies",
 		deleting ? "remove it from the code config instead (Grouparoo then deletes it at "
 			   "its next start, and Tapestry finds it gone)"
 			 : "change it in the code config instead, and make the pipeline's spec "
@@ -170,13 +177,13 @@ static json_t *observed_spec(const tp_gr_kind *k, const json_t *obj, const tp_op
 	json_t *spec = k->to_spec(obj);
 	tp_gr_protect_sensitive(spec, op);
 	if (tp_gr_is_locked(obj)) {
-		json_object_set_new(spec, TP_GR_LOCKED_KEY, json_string(tp_json_get_str(obj,
-											 "locked")));
+		json_object_set_new(spec, TP_GR_LOCKED_KEY,
+				    json_string(str_or(obj, "locked", "yes")));
 		tp_log(TP_LOG_WARN, op->address, NULL,
 		       "the %s \"%s\" (%s) is defined in Grouparoo's code config (locked: %s): "
 		       "Tapestry will not modify or delete it",
-		       k->what, obj_name(k, obj), tp_json_get_str(obj, "id"),
-		       tp_json_get_str(obj, "locked"));
+		       k->what, obj_name(k, obj), str_or(obj, "id", "no id"),
+		       str_or(obj, "locked", "yes"));
 	}
 	return spec;
 }
@@ -260,8 +267,7 @@ int tp_gr_check_collision(tp_gr_session *s, const tp_op *op, const tp_gr_kind *k
 				"%s: the %s \"%s\" is defined in Grouparoo's code config (%s, locked: "
 				"%s): Tapestry does not manage objects from the code config; refer to "
 				"it by its id instead of declaring it here, or choose another %s",
-				op->address, k->what, name, id, tp_json_get_str(obj, "locked"),
-				k->name_key);
+				op->address, k->what, name, id, str_or(obj, "locked", "yes"), k->name_key);
 			goto done;
 		}
 		json_array_append_new(seen, json_string(id));
@@ -324,7 +330,7 @@ int tp_gr_adopt(tp_gr_session *s, const tp_gr_kind *k, const tp_op *op, tp_op_re
 		rc = tp_error_set(TP_ENOTFOUND,
 				  "%s: the %s \"%s\" in Grouparoo (%s) is defined in its code config "
 				  "(locked: %s); it is not adopted", op->address, k->what, name,
-				  tp_json_get_str(locked, "id"), tp_json_get_str(locked, "locked"));
+				  str_or(locked, "id", "no id"), str_or(locked, "locked", "yes"));
 	} else {
 		rc = tp_error_set(TP_ENOTFOUND, "%s: no %s with %s \"%s\" in Grouparoo",
 				  op->address, k->what, k->name_key, name);
