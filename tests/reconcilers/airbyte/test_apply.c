@@ -198,6 +198,25 @@ static char *live_id(const char *list, const char *key, const char *name)
 	return id;
 }
 
+/* Queues a fault in the fake (POST /_fake/faults), or clears them all (NULL). */
+static void faults(const char *json)
+{
+	ab_reply c = ab_control(&fk, json ? "POST" : "DELETE", "/_fake/faults", json);
+	ab_reply_free(&c);
+}
+
+/* One connection was ever created, and one is live: never duplicated. */
+static void expect_one_connection(void)
+{
+	json_t *log = ab_log(&fk);
+	ab_reply l;
+	cr_assert_eq(ab_count(log, 0, "POST", "/connections"), 1, "%s", ab_log_summary(log, 0));
+	json_decref(log);
+	l = ab_api(&fk, "GET", "/connections", NULL);
+	cr_assert_eq(json_array_size(json_object_get(l.json, "data")), 1);
+	ab_reply_free(&l);
+}
+
 Test(airbyte_apply, create_noop_stream_change_rotation_drift_and_delete)
 {
 	ts_result r;
@@ -406,26 +425,19 @@ Test(airbyte_apply, objects_deleted_behind_its_back_are_created_again)
 Test(airbyte_apply, an_interrupted_create_is_adopted_never_duplicated)
 {
 	ts_result r;
-	json_t *log;
-	ab_reply c;
 	start(NULL);
 	resources(true, true, NULL);
 	/* the connection is created but its answer is lost, and Airbyte then fails every
 	 * retry: the run ends with the create unfinished */
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":502,\"method\":\"POST\",\"path\":\"/connections\","
+	faults("{\"status\":502,\"method\":\"POST\",\"path\":\"/connections\","
 		       "\"after\":true}");
-	ab_reply_free(&c);
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"skip\":1,"
+	faults("{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"skip\":1,"
 		       "\"count\":60}");
-	ab_reply_free(&c);
 	r = apply();
 	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "airbyte.connection/zoom-to-snowflake: Error:"), "%s", r.out);
 	ts_result_free(&r);
-	c = ab_control(&fk, "DELETE", "/_fake/faults", NULL);
-	ab_reply_free(&c);
+	faults(NULL);
 
 	/* the next run finds it (recovery, by name), and the create takes it up and brings it
 	 * to the spec instead of making another */
@@ -439,14 +451,7 @@ Test(airbyte_apply, an_interrupted_create_is_adopted_never_duplicated)
 	r = apply();
 	expect_ok(&r, "No changes.");
 	ts_result_free(&r);
-	log = ab_log(&fk);
-	cr_assert_eq(ab_count(log, 0, "POST", "/connections"), 1, "%s", ab_log_summary(log, 0));
-	json_decref(log);
-	{
-		ab_reply l = ab_api(&fk, "GET", "/connections", NULL);
-		cr_assert_eq(json_array_size(json_object_get(l.json, "data")), 1);
-		ab_reply_free(&l);
-	}
+	expect_one_connection();
 	{
 		tp_state *s = NULL;
 		tp_state_resource sr = {0};
@@ -467,31 +472,22 @@ Test(airbyte_apply, an_interrupted_create_is_adopted_never_duplicated)
 Test(airbyte_apply, an_interrupted_create_recovery_could_not_see_is_adopted_by_the_create)
 {
 	ts_result r;
-	json_t *log;
-	ab_reply c;
 	start(NULL);
 	resources(true, true, NULL);
 	/* the connection is created but its answer is lost, and every retry fails: the run
 	 * ends with the create unfinished and the object live */
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":502,\"method\":\"POST\",\"path\":\"/connections\","
+	faults("{\"status\":502,\"method\":\"POST\",\"path\":\"/connections\","
 		       "\"after\":true}");
-	ab_reply_free(&c);
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"skip\":1,"
+	faults("{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"skip\":1,"
 		       "\"count\":60}");
-	ab_reply_free(&c);
 	r = apply();
 	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
 	ts_result_free(&r);
-	c = ab_control(&fk, "DELETE", "/_fake/faults", NULL);
-	ab_reply_free(&c);
+	faults(NULL);
 
 	/* the restart's recovery cannot look (its lookups fail three times: the client's read
 	 * attempts), so the row stays unfinished and the plan creates the connection again */
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"count\":3}");
-	ab_reply_free(&c);
+	faults("{\"status\":503,\"method\":\"GET\",\"path\":\"/sources/\",\"count\":3}");
 	r = apply();
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.err, "unfinished create of airbyte.connection/zoom-to-snowflake cannot "
@@ -503,14 +499,7 @@ Test(airbyte_apply, an_interrupted_create_recovery_could_not_see_is_adopted_by_t
 	r = apply();
 	expect_ok(&r, "No changes.");
 	ts_result_free(&r);
-	log = ab_log(&fk);
-	cr_assert_eq(ab_count(log, 0, "POST", "/connections"), 1, "%s", ab_log_summary(log, 0));
-	json_decref(log);
-	{
-		ab_reply l = ab_api(&fk, "GET", "/connections", NULL);
-		cr_assert_eq(json_array_size(json_object_get(l.json, "data")), 1);
-		ab_reply_free(&l);
-	}
+	expect_one_connection();
 }
 
 Test(airbyte_apply, throttling_and_server_errors_are_ridden_out)
@@ -549,15 +538,12 @@ Test(airbyte_apply, refused_credentials_fail_after_one_refresh)
 	ts_result r;
 	json_t *log;
 	size_t mark;
-	ab_reply c;
 	start(NULL);
 	resources(true, true, NULL);
 	r = apply();
 	expect_ok(&r, "3 added");
 	ts_result_free(&r);
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":401,\"method\":\"GET\",\"count\":50}");
-	ab_reply_free(&c);
+	faults("{\"status\":401,\"method\":\"GET\",\"count\":50}");
 	mark = ab_log_len(&fk);
 	r = apply();
 	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
@@ -578,7 +564,6 @@ Test(airbyte_apply, unknown_streams_and_problem_answers_fail_clearly)
 	ts_result r;
 	json_t *log;
 	char *conn;
-	ab_reply c;
 	start(NULL);
 	/* a stream the source does not have: refused before the connection is written */
 	conn = ts_replace(CONNECTION, "webinar_registrants", "webinar_attendees");
@@ -609,8 +594,7 @@ Test(airbyte_apply, unknown_streams_and_problem_answers_fail_clearly)
 	r = apply();
 	expect_ok(&r, "1 added");
 	ts_result_free(&r);
-	c = ab_control(&fk, "POST", "/_fake/faults", "{\"status\":409,\"method\":\"PATCH\"}");
-	ab_reply_free(&c);
+	faults("{\"status\":409,\"method\":\"PATCH\"}");
 	resources(true, true, "full_refresh_append");
 	r = apply();
 	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
@@ -635,10 +619,8 @@ Test(airbyte_apply, unknown_streams_and_problem_answers_fail_clearly)
 	ts_result_free(&r);
 
 	/* malformed JSON while observing: the run stops before planning */
-	c = ab_control(&fk, "POST", "/_fake/faults",
-		       "{\"status\":200,\"method\":\"GET\",\"path\":\"/sources\",\"body\":"
+	faults("{\"status\":200,\"method\":\"GET\",\"path\":\"/sources\",\"body\":"
 		       "\"<html>gateway</html>\"}");
-	ab_reply_free(&c);
 	r = apply();
 	cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.err, "airbyte: GET /sources: HTTP 200: the answer is not valid JSON"),
