@@ -31,7 +31,8 @@
  *
  * Usage: bench_scale (BUILD_DIR | TAPESTRY FAKE_SNOWFLAKE FAKE_AIRBYTE FAKE_PROXY)
  *                    [results.json] [--sizes 100,1000,10000] [--latencies 0,20] [--per-kind-size N (0: none)]
- *                    [--per-kind-latency MS] [--airbyte-max N] [--idle-seconds N]
+ *                    [--per-kind-latency MS] [--per-kind-only KIND,...] [--airbyte-max N]
+ *                    [--idle-seconds N]
  *                    [--workdir DIR] [--keep]
  *   moto_server and git must be on PATH. Every server listens on 127.0.0.1 only, dies with
  *   the bench (PR_SET_PDEATHSIG) and is stopped by PID after its row. The work directory is
@@ -67,7 +68,7 @@
 #define AB_CLIENT_ID "bench-client"
 #define AB_CLIENT_SECRET "bench-client-secret"
 
-static const char *bin_tapestry, *bin_sf, *bin_ab, *bin_proxy;
+static const char *bin_tapestry, *bin_sf, *bin_ab, *bin_proxy, *bin_floor;
 static char *root; /* work directory */
 
 /* ---------------------------------------------------------------- small helpers */
@@ -702,14 +703,16 @@ static void gen_pipeline(const char *dir, int n, const char *keypath, const mix_
 		      "pipeline: scale\n"
 		      "settings: {concurrency: %d, max_prune: 100%%}\n"
 		      "providers:\n"
-		      "  aws: {region: us-east-1, endpoint: \"http://127.0.0.1:1\"}\n"
+		      "  aws: {region: us-east-1, endpoint: \"http://127.0.0.1:1\",\n"
+		      "        max_concurrency: %d}\n"
 		      "  snowflake: {account: %s, user: TAPESTRY, role: TAPESTRY_ADMIN,\n"
 		      "              endpoint: \"http://127.0.0.1:1\",\n"
 		      "              private_key: \"${secret:file:%s}\"}\n"
 		      "  airbyte: {url: \"http://127.0.0.1:1/api/public/v1\", workspace: default,\n"
 		      "            client_id: \"${secret:env:BENCH_AIRBYTE_CLIENT_ID}\",\n"
-		      "            client_secret: \"${secret:env:BENCH_AIRBYTE_CLIENT_SECRET}\"}\n",
-		      CONCURRENCY, SF_ACCOUNT, keypath);
+		      "            client_secret: \"${secret:env:BENCH_AIRBYTE_CLIENT_SECRET}\",\n"
+		      "            max_concurrency: %d}\n",
+		      CONCURRENCY, CONCURRENCY, SF_ACCOUNT, keypath, CONCURRENCY);
 	p = tp_sprintf("%s/tapestry.yaml", dir);
 	write_file(p, tp_buf_cstr(&b));
 	free(p);
@@ -754,6 +757,63 @@ static int sh(const char *cmd)
 {
 	int rc = system(cmd);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The steady memory of an idle process: the largest of several samples a second long. */
+static void sample_memory(pid_t pid, idle_result *res)
+{
+	long rss = 0, anon = 0, file = 0, pss = 0;
+	for (int i = 0; i < 5; i++) {
+		long v = proc_kb(pid, "status", "VmRSS:");
+		if (v > rss) {
+			rss = v;
+			anon = proc_kb(pid, "status", "RssAnon:");
+			file = proc_kb(pid, "status", "RssFile:");
+			pss = proc_kb(pid, "smaps_rollup", "\nPss:");
+		}
+		usleep(200000);
+	}
+	res->rss_mb = rss / 1024.0;
+	res->anon_mb = anon / 1024.0;
+	res->file_mb = file / 1024.0;
+	res->pss_mb = pss / 1024.0;
+	res->hwm_mb = proc_kb(pid, "status", "VmHWM:") / 1024.0;
+}
+
+/* bench_lib_floor (bench/lib_floor.c): the libraries alone, initialised as `tapestry run`
+ * initialises them, idle. ok is false when it could not be run. */
+static idle_result lib_floor(const char *dir, int idle_seconds)
+{
+	idle_result res = {0};
+	char *log = tp_sprintf("%s/lib_floor.log", dir);
+	const char *argv[] = {bin_floor, dir, NULL};
+	int64_t deadline = tp_clock_mono_ms() + 30000;
+	pid_t pid;
+
+	if (!bin_floor)
+		goto done;
+	pid = spawn(argv, log);
+	while (tp_clock_mono_ms() < deadline) {
+		char *text = read_text(log, 1 << 16);
+		bool ready = text && strncmp(text, "ready ", 6) == 0;
+		free(text);
+		if (ready) {
+			tp_clock_sleep_ms((int64_t)idle_seconds * 1000);
+			sample_memory(pid, &res);
+			res.ok = true;
+			break;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "bench: bench_lib_floor exited (log %s)\n", log);
+			pid = 0;
+			break;
+		}
+		usleep(50000);
+	}
+	stop(pid);
+done:
+	free(log);
+	return res;
 }
 
 /*
@@ -816,26 +876,10 @@ static idle_result idle_daemon(const char *dir, const char *pipeline, const char
 	}
 	res.first_sync_s = (double)(tp_clock_mono_ms() - t0) / 1000.0;
 	if (pid > 0) {
-		long rss = 0, anon = 0, file = 0, pss = 0;
 		if (b)
 			m = marks_now(b);
 		tp_clock_sleep_ms((int64_t)idle_seconds * 1000);
-		/* the steady value: the largest of several samples at the end of the idle time */
-		for (int i = 0; i < 5; i++) {
-			long v = proc_kb(pid, "status", "VmRSS:");
-			if (v > rss) {
-				rss = v;
-				anon = proc_kb(pid, "status", "RssAnon:");
-				file = proc_kb(pid, "status", "RssFile:");
-				pss = proc_kb(pid, "smaps_rollup", "\nPss:");
-			}
-			usleep(200000);
-		}
-		res.rss_mb = rss / 1024.0;
-		res.anon_mb = anon / 1024.0;
-		res.file_mb = file / 1024.0;
-		res.pss_mb = pss / 1024.0;
-		res.hwm_mb = proc_kb(pid, "status", "VmHWM:") / 1024.0;
+		sample_memory(pid, &res);
 		if (b) {
 			calls c;
 			count_calls(&c, b, &m);
@@ -853,11 +897,17 @@ static idle_result idle_daemon(const char *dir, const char *pipeline, const char
 static void print_idle(const char *what, int n, int idle_seconds, const idle_result *ir,
 		       json_t *idle)
 {
-	printf("idle daemon, %s (%d resources): first sync %.2f s, then %d s idle: RSS %.1f MB "
-	       "(anonymous %.1f, shared-library and file pages %.1f), PSS %.1f MB, peak %.1f MB, "
-	       "%ld API calls while idle%s\n",
-	       what, n, ir->first_sync_s, idle_seconds, ir->rss_mb, ir->anon_mb, ir->file_mb,
-	       ir->pss_mb, ir->hwm_mb, ir->idle_calls, ir->ok ? "" : " (SYNC FAILED)");
+	if (n == 0)
+		printf("floor, %s: RSS %.1f MB (anonymous %.1f, shared-library and file pages "
+		       "%.1f), PSS %.1f MB\n",
+		       what, ir->rss_mb, ir->anon_mb, ir->file_mb, ir->pss_mb);
+	else
+		printf("idle daemon, %s (%d resources): first sync %.2f s, then %d s idle: RSS "
+		       "%.1f MB (anonymous %.1f, shared-library and file pages %.1f), PSS %.1f MB, "
+		       "peak %.1f MB, %ld API calls while idle%s\n",
+		       what, n, ir->first_sync_s, idle_seconds, ir->rss_mb, ir->anon_mb,
+		       ir->file_mb, ir->pss_mb, ir->hwm_mb, ir->idle_calls,
+		       ir->ok ? "" : " (SYNC FAILED)");
 	fflush(stdout);
 	json_array_append_new(idle, json_pack("{s:s,s:i,s:f,s:i,s:f,s:f,s:f,s:f,s:f,s:i,s:b}",
 					      "pipeline", what, "resources", n, "first_sync_s",
@@ -893,6 +943,10 @@ static void idle_minimal(int idle_seconds, json_t *idle)
 	free(p);
 	ir = idle_daemon(dir, pipe, state_dir, NULL, idle_seconds);
 	print_idle("one local.file", 1, idle_seconds, &ir, idle);
+	ir = lib_floor(dir, idle_seconds);
+	if (ir.ok)
+		print_idle("the linked libraries initialised, no Tapestry code (bench_lib_floor)",
+			   0, idle_seconds, &ir, idle);
 	free(dir);
 	free(pipe);
 	free(state_dir);
@@ -1013,7 +1067,7 @@ static const char *in_dir(const char *dir, const char *name)
 	"usage: bench_scale (BUILD_DIR | TAPESTRY FAKE_SNOWFLAKE FAKE_AIRBYTE FAKE_PROXY) "     \
 	"[results.json] "                                                                      \
 	"[--sizes 100,1000,10000] [--latencies 0,20] [--per-kind-size N] "                     \
-	"[--per-kind-latency MS] [--airbyte-max N] [--idle-seconds N] [--workdir DIR] [--keep]"
+	"[--per-kind-latency MS] [--per-kind-only KIND,...] [--airbyte-max N] [--idle-seconds N] [--workdir DIR] [--keep]"
 
 int main(int argc, char **argv)
 {
@@ -1021,6 +1075,7 @@ int main(int argc, char **argv)
 	int sizes[8] = {100, 1000, 10000}, nsizes = 3;
 	int lats[8] = {0, 20}, nlats = 2;
 	int per_kind_size = 1000, per_kind_lat = 20, airbyte_max = 1000;
+	const char *only_kinds = NULL; /* --per-kind-only KIND[,KIND...] */
 	int idle_seconds = 5;
 	bool keep = false;
 	const char *workdir = NULL;
@@ -1038,6 +1093,8 @@ int main(int argc, char **argv)
 			nlats = parse_list(lats, 8, argv[++i]);
 		else if (strcmp(argv[i], "--per-kind-size") == 0 && i + 1 < argc)
 			per_kind_size = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--per-kind-only") == 0 && i + 1 < argc)
+			only_kinds = argv[++i];
 		else if (strcmp(argv[i], "--per-kind-latency") == 0 && i + 1 < argc)
 			per_kind_lat = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--airbyte-max") == 0 && i + 1 < argc)
@@ -1059,6 +1116,9 @@ int main(int argc, char **argv)
 		bin_sf = in_dir(positional[0], "fake_snowflake");
 		bin_ab = in_dir(positional[0], "fake_airbyte");
 		bin_proxy = in_dir(positional[0], "fake_proxy");
+		bin_floor = in_dir(positional[0], "bench_lib_floor");
+		if (access(bin_floor, X_OK) != 0)
+			bin_floor = NULL;
 		if (positional[1])
 			out_path = positional[1];
 		pos = 4;
@@ -1108,6 +1168,8 @@ int main(int argc, char **argv)
 		print_header();
 		for (int k = 0; k < NKINDS; k++) {
 			mix_pattern one = {kind_names[k], 1, {k, 0, 0, 0, 0}};
+			if (only_kinds && !strstr(only_kinds, kind_names[k]))
+				continue;
 			run_rows(per_kind_size, per_kind_lat, &one, keypriv, keypub, false,
 				 idle_seconds, per_kind, idle);
 		}

@@ -34,7 +34,7 @@ typedef struct {
 	bool opened;
 	int open_rc;
 	char *open_error;
-	int inflight;
+	int inflight; /* changed under engine.mu with __atomic ops: sessions read it */
 	int limit;
 	int budget; /* retries left */
 } prov_slot;
@@ -306,6 +306,7 @@ static int slot_open(engine *e, prov_slot *ps)
 		env.cache_ctx = e;
 	}
 	env.refresh_discovery = e->o->refresh_schemas;
+	env.calls_in_flight = &ps->inflight;
 	rc = ps->prov->open(&ps->session, &env);
 done:
 	wipe_json(config);
@@ -911,7 +912,7 @@ static void *worker(void *arg)
 		first_step = pe->action == TP_ACTION_REPLACE && !half;
 		e->status[i] = ST_RUNNING;
 		if (uses_provider && ps)
-			ps->inflight++;
+			__atomic_add_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&e->mu);
 
 		if (pe->action != TP_ACTION_NOOP && !half) {
@@ -922,7 +923,7 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&e->mu);
 		if (uses_provider && ps)
-			ps->inflight--;
+			__atomic_sub_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
 		if (rc == 0 && first_step) {
 			/* the old object is gone: the new one waits for its dependencies */
 			e->status[i] = ST_HALF;
@@ -1012,7 +1013,13 @@ static void engine_init(engine *e, const tp_engine_opts *o)
 	e->provs = tp_calloc(e->nprov, sizeof(*e->provs));
 	for (size_t i = 0; i < e->nprov; i++) {
 		e->provs[i].prov = provs[i];
-		e->provs[i].limit = provs[i]->max_concurrency > 0 ? provs[i]->max_concurrency : 4;
+		const tp_provider_config *pc =
+			o->pipeline ? tp_pipeline_provider(o->pipeline, provs[i]->name) : NULL;
+		const json_t *mc = pc ? json_object_get(pc->config, "max_concurrency") : NULL;
+		/* the pipeline's providers.<name>.max_concurrency, else the provider's own */
+		e->provs[i].limit = json_is_integer(mc) ? (int)json_integer_value(mc)
+				    : provs[i]->max_concurrency > 0 ? provs[i]->max_concurrency
+								    : 4;
 		e->provs[i].budget = o->retry_budget > 0 ? o->retry_budget : 50;
 	}
 	e->outputs = json_object();

@@ -58,6 +58,15 @@ typedef struct tp_field {
 	const char *doc;                 /* one line for `tapestry explain`-style help */
 } tp_field;
 
+/* providers.<name>.max_concurrency, which every provider declares in its config: how many of
+ * its calls run at once. n is the provider's default (tp_provider.max_concurrency). */
+#define TP_STRINGIFY_(x) #x
+#define TP_STRINGIFY(x) TP_STRINGIFY_(x)
+#define TP_FIELD_MAX_CONCURRENCY(n)                                                            \
+	{.name = "max_concurrency", .type = TP_TYPE_INT, .min = 1, .max = 64,                     \
+	 .doc = "calls to this provider in flight at once, 1 to 64 (default " TP_STRINGIFY(n)     \
+		"): raise it to what the API's rate limits allow, lower it to spare a small server"}
+
 /* ---------------------------------------------------------------- kinds */
 
 /* Where a kind sits in the pipeline; the dashboard groups resources by it. */
@@ -159,6 +168,10 @@ typedef struct {
 	int (*cache_put)(void *ctx, const char *key, const json_t *value, int64_t ttl_ms);
 	void *cache_ctx;
 	bool refresh_discovery; /* --refresh-schemas: ignore cached discoveries this run */
+	/* How many of this provider's runtime calls the engine has in progress (read it with
+	 * __atomic_load_n), or NULL. A provider that batches writes sends a batch as soon as
+	 * every call in progress has joined one, instead of waiting for more. */
+	const int *calls_in_flight;
 } tp_provider_env;
 
 /* One object operation handed to a kind's runtime slot. Everything is borrowed for the
@@ -218,7 +231,8 @@ typedef struct tp_provider {
 	 * provider needs no session (slots get NULL). */
 	int (*open)(void **out, const tp_provider_env *env);
 	void (*close)(void *session);
-	int max_concurrency;              /* calls in flight at once (0: 4) */
+	int max_concurrency;              /* calls in flight at once (0: 4); the config's
+					   * max_concurrency overrides it */
 	/* Secrets this provider serves: ${secret:<secret_scheme>:<location>} (e.g. "ssm" for
 	 * aws). resolve_secret reads one with the provider's session; *out is a new string the
 	 * caller wipes (tp_secret_free). NULL: none. */

@@ -548,6 +548,8 @@ static const tp_kind kind_connection = {
 
 /* ---------------------------------------------------------------- provider */
 
+#define AIRBYTE_MAX_CONCURRENCY 4
+
 static const tp_field config_fields[] = {
 	{.name = "url", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED,
 	 .doc = "API base URL including /api/public/v1, e.g. http://airbyte:8000/api/public/v1"},
@@ -561,6 +563,7 @@ static const tp_field config_fields[] = {
 	 .doc = "static bearer token, instead of client_id and client_secret"},
 	{.name = "endpoint", .type = TP_TYPE_STRING,
 	 .doc = "overrides url (TAPESTRY_ENDPOINT_AIRBYTE overrides both)"},
+	TP_FIELD_MAX_CONCURRENCY(AIRBYTE_MAX_CONCURRENCY),
 	{0},
 };
 
@@ -573,5 +576,5 @@ const tp_provider tp_provider_airbyte = {
 	.kinds = kinds,
 	.open = tp_ab_open,
 	.close = tp_ab_close,
-	.max_concurrency = 4,
+	.max_concurrency = AIRBYTE_MAX_CONCURRENCY,
 };

@@ -427,6 +427,8 @@ static const tp_kind kind_ssm_parameter = {
 
 /* ---------------------------------------------------------------- provider */
 
+#define AWS_MAX_CONCURRENCY 4
+
 /* Credentials are not configured here: they come from the environment, the shared
  * credentials/config files (`profile`), then IMDSv2 on the controller host. */
 static const tp_field config_fields[] = {
@@ -439,6 +441,7 @@ static const tp_field config_fields[] = {
 	 .doc = "profile in the shared credentials/config files to take credentials from"},
 	{.name = "role_arn", .type = TP_TYPE_STRING,
 	 .doc = "IAM role to assume (STS AssumeRole) with those credentials before every call"},
+	TP_FIELD_MAX_CONCURRENCY(AWS_MAX_CONCURRENCY),
 	{0},
 };
 
@@ -475,7 +478,7 @@ const tp_provider tp_provider_aws = {
 	.kinds = kinds,
 	.open = aws_open,
 	.close = aws_close,
-	.max_concurrency = 4,
+	.max_concurrency = AWS_MAX_CONCURRENCY,
 	.secret_scheme = "ssm",
 	.resolve_secret = tp_aws_ssm_resolve_secret,
 };

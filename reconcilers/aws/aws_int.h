@@ -153,6 +153,12 @@ struct tp_aws_session {
 	int64_t imds_token_expires_ms;
 	bool imds_v1;                /* the token request was refused with 404/405 */
 
+	/* who the credentials belong to (credentials.c, STS GetCallerIdentity once a session) */
+	pthread_mutex_t identity_mu;
+	bool identity_known;
+	char partition[24];          /* "aws", "aws-cn", "aws-us-gov", ... */
+	char account[16];            /* 12 digits */
+
 	/* retries (query.c) */
 	pthread_mutex_t retry_mu;
 	int retry_tokens;
@@ -181,6 +187,9 @@ int tp_aws_session_write_count(tp_aws_session *s);
 
 /* The credentials to sign with now (refreshed when they expire within 5 minutes). */
 int tp_aws_session_credentials(tp_aws_session *s, tp_aws_credentials *out);
+/* The partition and account the session's credentials act in (STS GetCallerIdentity on
+ * first use, then remembered for the session): what ARNs of the objects it makes hold. */
+int tp_aws_session_identity(tp_aws_session *s, char partition[24], char account[16]);
 /* Forgets cached credentials (after ExpiredToken) so the next call fetches new ones. */
 void tp_aws_session_invalidate_credentials(tp_aws_session *s);
 /* The chain without STS: environment, profile, IMDS (credentials.c, for tests). */

@@ -547,6 +547,45 @@ done:
 	return rc;
 }
 
+int tp_aws_session_identity(tp_aws_session *s, char partition[24], char account[16])
+{
+	tp_aws_call call = {"sts", "2011-06-15", "GetCallerIdentity", NULL};
+	json_t *params = json_object();
+	tp_aws_xml *doc = NULL;
+	const char *acct, *arn, *colon;
+	int rc = 0;
+
+	/* held across the call: workers that need it at the same time wait for one answer */
+	pthread_mutex_lock(&s->identity_mu);
+	if (s->identity_known)
+		goto done;
+	if ((rc = tp_aws_query(s, &call, params, &doc, NULL)) < 0)
+		goto done;
+	acct = tp_aws_xml_text(doc, "GetCallerIdentityResult/Account");
+	arn = tp_aws_xml_text(doc, "GetCallerIdentityResult/Arn");
+	colon = arn && strncmp(arn, "arn:", 4) == 0 ? strchr(arn + 4, ':') : NULL;
+	if (!acct || strlen(acct) != 12 || strspn(acct, "0123456789") != 12 || !colon ||
+	    colon == arn + 4 || (size_t)(colon - (arn + 4)) >= sizeof(s->partition) ||
+	    strspn(arn + 4, "abcdefghijklmnopqrstuvwxyz-") != (size_t)(colon - (arn + 4))) {
+		rc = tp_error_set(TP_ETRANSIENT, "sts GetCallerIdentity: the reply has no "
+						 "account id and caller ARN");
+		goto done;
+	}
+	memcpy(s->partition, arn + 4, (size_t)(colon - (arn + 4)));
+	s->partition[colon - (arn + 4)] = '\0';
+	memcpy(s->account, acct, 13);
+	s->identity_known = true;
+done:
+	if (rc == 0) {
+		memcpy(partition, s->partition, sizeof(s->partition));
+		memcpy(account, s->account, sizeof(s->account));
+	}
+	pthread_mutex_unlock(&s->identity_mu);
+	tp_aws_xml_free(doc);
+	json_decref(params);
+	return rc;
+}
+
 int tp_aws_session_credentials(tp_aws_session *s, tp_aws_credentials *out)
 {
 	int64_t now = tp_clock_now_ms();

@@ -55,6 +55,7 @@ int tp_aws_session_new(tp_aws_session **out, const char *region, const char *end
 	}
 	s->pipeline = tp_strdup(pipeline ? pipeline : "tapestry");
 	pthread_mutex_init(&s->cred_mu, NULL);
+	pthread_mutex_init(&s->identity_mu, NULL);
 	pthread_mutex_init(&s->retry_mu, NULL);
 	pthread_mutex_init(&s->count_mu, NULL);
 	if (copts && copts->profile && copts->profile[0]) {
@@ -100,6 +101,7 @@ void tp_aws_session_free(tp_aws_session *s)
 	free(s->imds_endpoint);
 	json_decref(s->counts);
 	pthread_mutex_destroy(&s->cred_mu);
+	pthread_mutex_destroy(&s->identity_mu);
 	pthread_mutex_destroy(&s->retry_mu);
 	pthread_mutex_destroy(&s->count_mu);
 	free(s);

@@ -191,22 +191,44 @@ static int put(tp_aws_session *s, const tp_op *op, bool overwrite, json_int_t *v
 	return rc;
 }
 
-/* Outputs after a write: the ARN comes from GetParameters (without decryption). */
+/* The parameter's ARN as SSM forms it,
+ * "arn:<partition>:ssm:<region>:<account>:parameter/<name>" (the name's leading '/' not
+ * doubled), from the session's identity. NULL when that is
+ * unknown (GetCallerIdentity failed). */
+static char *arn_for(tp_aws_session *s, const char *name)
+{
+	char partition[24], account[16];
+	if (tp_aws_session_identity(s, partition, account) < 0) {
+		tp_error_clear();
+		return NULL;
+	}
+	return tp_sprintf("arn:%s:ssm:%s:%s:parameter%s%s", partition, s->region, account,
+			  name[0] == '/' ? "" : "/", name);
+}
+
+/* Outputs after a write: PutParameter returned the version; the ARN is formed from the
+ * session's account (one STS call a session), read back with GetParameters only when that
+ * is unknown. */
 static int finish(tp_aws_session *s, const tp_op *op, json_int_t version, tp_op_result *out)
 {
 	const char *name = param_name(op);
 	const char *arn = tp_json_get_str(op->outputs, "arn");
+	char *formed = NULL;
 	json_t *p = NULL;
 	int rc = 0;
+	if (!arn && version > 0)
+		arn = formed = arn_for(s, name);
 	if (!arn) {
 		if ((rc = get_one(s, op, name, false, &p)) < 0)
-			return rc;
+			goto done;
 		arn = tp_json_get_str(p, "ARN");
 		if (version <= 0)
 			version = json_integer_value(json_object_get(p, "Version"));
 	}
 	out->provider_id = tp_strdup(name);
 	out->outputs = outputs_for(name, arn, version);
+done:
+	free(formed);
 	json_decref(p);
 	return rc;
 }

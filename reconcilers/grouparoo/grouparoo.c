@@ -728,6 +728,8 @@ static const tp_kind kind_destination = {
 
 /* ---------------------------------------------------------------- provider */
 
+#define GROUPAROO_MAX_CONCURRENCY 2
+
 static const tp_field config_fields[] = {
 	{.name = "url", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED,
 	 .doc = "server base URL without /api/v1, e.g. http://grouparoo.internal:3000"},
@@ -738,6 +740,7 @@ static const tp_field config_fields[] = {
 	{.name = "delete_timeout", .type = TP_TYPE_STRING,
 	 .doc = "how long a delete in delete_mode wait waits for Grouparoo's workers "
 		"(default \"10m\")"},
+	TP_FIELD_MAX_CONCURRENCY(GROUPAROO_MAX_CONCURRENCY),
 	{0},
 };
 
@@ -754,5 +757,5 @@ const tp_provider tp_provider_grouparoo = {
 	.close = tp_gr_close,
 	/* Grouparoo on SQLite serialises writes; two in flight keep it busy without piling up
 	 * SQLITE_BUSY retries */
-	.max_concurrency = 2,
+	.max_concurrency = GROUPAROO_MAX_CONCURRENCY,
 };

@@ -506,7 +506,10 @@ static const tp_kind kind_file = {
 	.adopt = file_adopt,
 };
 
+#define LOCAL_MAX_CONCURRENCY 8
+
 static const tp_field config_fields[] = {
+	TP_FIELD_MAX_CONCURRENCY(LOCAL_MAX_CONCURRENCY),
 	{0},
 };
 
@@ -517,5 +520,5 @@ const tp_provider tp_provider_local = {
 	.config = config_fields,
 	.needs_config = false,
 	.kinds = kinds,
-	.max_concurrency = 8,
+	.max_concurrency = LOCAL_MAX_CONCURRENCY,
 };

@@ -137,6 +137,7 @@ int tp_sf_session_open(void **out, const tp_provider_env *env)
 	s->statement_timeout_s = 3600;
 	s->window_ms = env_ms("TAPESTRY_SNOWFLAKE_BATCH_MS", DEFAULT_WINDOW_MS);
 	s->multi_ok = true;
+	s->in_flight = env->calls_in_flight;
 	*out = s;
 	return 0;
 }
@@ -705,34 +706,42 @@ int tp_sf_run(tp_sf_session *s, const tp_strlist *stmts, tp_sf_status *st)
 			tail = &(*tail)->next;
 		*tail = &job;
 		s->last_queued_ms = tp_clock_mono_ms();
+		s->nqueued++;
 	}
 	if (!s->leader) {
 		tp_sf_job *list, **arr;
 		size_t n = 0, i = 0;
 		int64_t started = tp_clock_mono_ms();
 		int64_t quiet = s->window_ms / 6 > 0 ? s->window_ms / 6 : 1;
+		int64_t nap = s->in_flight ? 1 : (quiet / 2 > 0 ? quiet / 2 : 1);
 		s->leader = true;
-		/* collect until the callers stop coming (a sixth of the window without a new job:
-		 * the engine's workers have all queued theirs) or the window ends */
+		/* collect until every call the engine has in progress waits on a request (nobody
+		 * else can come), the callers stop coming (a sixth of the window without a new
+		 * job), or the window ends */
 		for (int64_t naps = 0; naps <= s->window_ms; naps++) { /* bounded: any clock */
 			int64_t now = tp_clock_mono_ms();
-			if (now - started >= s->window_ms || now - s->last_queued_ms >= quiet)
+			if (now - started >= s->window_ms || now - s->last_queued_ms >= quiet ||
+			    (s->in_flight &&
+			     s->nqueued + s->nsending >=
+				 (size_t)__atomic_load_n(s->in_flight, __ATOMIC_RELAXED)))
 				break;
 			pthread_mutex_unlock(&s->mu);
-			tp_clock_sleep_ms(quiet / 2 > 0 ? quiet / 2 : 1);
+			tp_clock_sleep_ms(nap);
 			pthread_mutex_lock(&s->mu);
 		}
 		list = s->queue;
 		s->queue = NULL;
 		s->leader = false;
+		s->nsending += s->nqueued;
+		n = s->nqueued;
+		s->nqueued = 0;
 		pthread_mutex_unlock(&s->mu);
-		for (tp_sf_job *j = list; j; j = j->next)
-			n++;
 		arr = tp_calloc(n, sizeof(*arr));
 		for (tp_sf_job *j = list; j; j = j->next)
 			arr[i++] = j;
 		run_jobs(s, arr, n);
 		pthread_mutex_lock(&s->mu);
+		s->nsending -= n;
 		for (i = 0; i < n; i++)
 			arr[i]->done = true;
 		pthread_cond_broadcast(&s->cv);

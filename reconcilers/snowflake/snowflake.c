@@ -1055,6 +1055,8 @@ static const tp_kind kind_view = {
 
 /* Authentication is a key pair (private_key) or a token; the SQL API code picks whichever is
  * set and refuses a configuration with neither. */
+#define SNOWFLAKE_MAX_CONCURRENCY 16
+
 static const tp_field config_fields[] = {
 	{.name = "account", .type = TP_TYPE_STRING, .flags = TP_F_REQUIRED,
 	 .doc = "account identifier, ORGNAME-ACCOUNTNAME (or the account locator)"},
@@ -1073,6 +1075,7 @@ static const tp_field config_fields[] = {
 	{.name = "endpoint", .type = TP_TYPE_STRING,
 	 .doc = "base URL instead of https://<account>.snowflakecomputing.com; "
 		"TAPESTRY_ENDPOINT_SNOWFLAKE wins over it"},
+	TP_FIELD_MAX_CONCURRENCY(SNOWFLAKE_MAX_CONCURRENCY),
 	{0},
 };
 
@@ -1090,5 +1093,5 @@ const tp_provider tp_provider_snowflake = {
 	.close = tp_sf_session_close,
 	/* writes are batched per request (client.c), so more calls in flight means fewer
 	 * requests, not more load */
-	.max_concurrency = 16,
+	.max_concurrency = SNOWFLAKE_MAX_CONCURRENCY,
 };

@@ -129,6 +129,9 @@ typedef struct tp_sf_session {
 	bool leader;             /* a caller is collecting the next request */
 	int64_t window_ms;       /* how long a leader collects at most (0: no batching) */
 	int64_t last_queued_ms;  /* when the newest job joined the queue (monotonic) */
+	size_t nqueued;          /* jobs in the queue */
+	size_t nsending;         /* jobs in requests on their way */
+	const int *in_flight;    /* the engine's calls in progress (env.calls_in_flight) */
 	bool multi_ok;           /* multi-statement requests work (a warehouse is there) */
 } tp_sf_session;
 

@@ -175,6 +175,40 @@ Test(apply, throttling_and_server_errors_are_retried_to_convergence)
 	tp_state_close(s);
 }
 
+/* providers.<name>.max_concurrency bounds how many of a provider's calls run at once, below
+ * the run's concurrency: with 1, every create starts only after the one before completed
+ * (each write takes 100 ms, so without the bound all four would start together). */
+Test(apply, a_providers_max_concurrency_bounds_its_calls_in_flight)
+{
+	const char *env[] = {"TAPESTRY_LOCAL_FAULTS=latency:100", NULL};
+	ts_result r;
+	const char *p;
+	int inflight = 0, peak = 0, starts = 0;
+	ts_write(dir, "p/tapestry.yaml",
+		 "pipeline: engine-test\nsettings: {concurrency: 8}\n"
+		 "providers: {local: {max_concurrency: 1}}\n");
+	resources("kind: local.file\nname: a\nspec: {path: @OUT@/a, content: a}\n---\n"
+		  "kind: local.file\nname: b\nspec: {path: @OUT@/b, content: b}\n---\n"
+		  "kind: local.file\nname: c\nspec: {path: @OUT@/c, content: c}\n---\n"
+		  "kind: local.file\nname: d\nspec: {path: @OUT@/d, content: d}\n");
+	r = apply(env);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	for (p = r.out; (p = strstr(p, "local.file/")); p++) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		if (memmem(p, len, "Creating...", 11)) {
+			starts++;
+			if (++inflight > peak)
+				peak = inflight;
+		} else if (memmem(p, len, "Creation complete", 17)) {
+			inflight--;
+		}
+	}
+	cr_assert_eq(starts, 4, "%s", r.out);
+	cr_assert_eq(peak, 1, "one create at a time:\n%s", r.out);
+	ts_result_free(&r);
+}
+
 /* Found by bench/reliability/faults.sh: one observation that failed transiently (a 503, a
  * reset, a 429 on a list call) failed the whole run before anything was planned, so at a
  * few percent of faults most runs did nothing. The engine now reads again, with backoff,

@@ -608,7 +608,8 @@ Test(moto, instance_role_credentials_from_imds, .init = start_open, .fini = stop
 		if (strncmp(action, "GET /latest/", 12) == 0) {
 			cr_assert_str_eq(tp_json_get_str(h, "x-aws-ec2-metadata-token"),
 					 "fake-imdsv2-token");
-		} else if (strncmp(action, "AmazonSSM.", 10) == 0) {
+		} else if (strncmp(action, "AmazonSSM.", 10) == 0 ||
+			   strcmp(action, "GetCallerIdentity") == 0) {
 			cr_assert(strstr(tp_json_get_str(h, "authorization"), "Credential=test-key/"));
 			cr_assert_str_eq(tp_json_get_str(h, "x-amz-security-token"),
 					 "test-session-token");

@@ -156,12 +156,11 @@ Test(ssm, create_respects_ownership)
 	json_t *reqs;
 	const char *body;
 
+	char *identity = fixture("get_caller_identity.xml");
+
 	ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 200, JSON11,
 			    "{\"Version\":1,\"Tier\":\"Standard\"}");
-	ts_aws_server_reply(srv, "AmazonSSM.GetParameters", 200, JSON11,
-			    "{\"Parameters\":[{\"Name\":\"/rs/key\",\"Type\":\"SecureString\","
-			    "\"Value\":\"AQICAHh-encrypted\",\"Version\":1,\"ARN\":\"arn:aws:ssm:"
-			    "us-east-1:123456789012:parameter/rs/key\"}],\"InvalidParameters\":[]}");
+	ts_aws_server_reply(srv, "GetCallerIdentity", 200, "text/xml", identity);
 	cr_assert_eq(tp_aws_ssm_create(sess, &op, &res), 0, "%s", tp_error_last());
 	cr_assert_str_eq(res.provider_id, "/rs/key");
 	cr_assert_str_eq(tp_json_get_str(res.outputs, "arn"),
@@ -174,8 +173,9 @@ Test(ssm, create_respects_ownership)
 	cr_assert(strstr(body, "\"Tags\":[{\"Key\":\"tapestry:owner\",\"Value\":\"" MARKER "\"}]"),
 		  "%s", body);
 	cr_assert(strstr(body, "\"Description\":\"the key\""), "%s", body);
-	cr_assert(strstr(tp_json_get_str(json_array_get(reqs, 1), "body"),
-			 "\"WithDecryption\":false"));
+	/* the ARN is formed from the account (one STS call a session), not read back */
+	cr_assert_eq(json_array_size(reqs), 2);
+	cr_assert_str_eq(tp_json_get_str(json_array_get(reqs, 1), "action"), "GetCallerIdentity");
 	json_decref(reqs);
 	tp_op_result_clear(&res);
 
@@ -197,17 +197,65 @@ Test(ssm, create_respects_ownership)
 	ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 400, JSON11,
 			    "{\"__type\":\"ParameterAlreadyExists\",\"message\":\"exists\"}");
 	ts_aws_server_reply(srv, "AmazonSSM.ListTagsForResource", 200, JSON11,
-			    "{\"TagList\":[{\"Key\":\"tapestry:owner\",\"Value\":\"" MARKER "\"}]}");
+			    "{\"TagList\":[{\"Key\":\"tapestry:owner\",\"Value\":\"" MARKER
+			    "\"}]}");
 	ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 200, JSON11, "{\"Version\":2}");
-	ts_aws_server_reply(srv, "AmazonSSM.GetParameters", 200, JSON11,
-			    "{\"Parameters\":[{\"Name\":\"/rs/key\",\"Version\":2,\"ARN\":\"a\"}]}");
 	cr_assert_eq(tp_aws_ssm_create(sess, &op, &res), 0, "%s", tp_error_last());
 	reqs = ts_aws_server_requests(srv);
+	cr_assert_eq(json_array_size(reqs), 3, "the account is known: no STS call, no read-back");
 	body = tp_json_get_str(json_array_get(reqs, 2), "body");
 	cr_assert(strstr(body, "\"Overwrite\":true"), "%s", body);
 	cr_assert_null(strstr(body, "Tags"), "%s", body);
+	cr_assert_str_eq(tp_json_get_str(res.outputs, "arn"),
+			 "arn:aws:ssm:us-east-1:123456789012:parameter/rs/key");
+	cr_assert_str_eq(tp_json_get_str(res.outputs, "version"), "2");
 	json_decref(reqs);
 	tp_op_result_clear(&res);
+	json_decref(spec);
+	free(identity);
+}
+
+/* The ARN takes the partition of the caller's ARN and no doubled '/' for a name without
+ * one; when the account cannot be learnt the ARN is read back instead, never guessed. */
+Test(ssm, create_forms_or_reads_back_the_arn)
+{
+	json_t *spec = json_pack("{s:s,s:s,s:s}", "name", "plain", "type", "String", "value", "v");
+	tp_op op = op_for(NULL, spec, NULL, NULL);
+	tp_op_result res = {0};
+	tp_aws_session *cn = NULL;
+	json_t *reqs;
+
+	ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 200, JSON11, "{\"Version\":1}");
+	ts_aws_server_reply(srv, "GetCallerIdentity", 403, "text/xml",
+			    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+			    "<Message>not allowed</Message></Error></ErrorResponse>");
+	ts_aws_server_reply(
+	    srv, "AmazonSSM.GetParameters", 200, JSON11,
+	    "{\"Parameters\":[{\"Name\":\"plain\",\"Version\":1,\"ARN\":\"arn:aws:"
+	    "ssm:us-east-1:210987654321:parameter/plain\"}],\"InvalidParameters\":[]}");
+	cr_assert_eq(tp_aws_ssm_create(sess, &op, &res), 0, "%s", tp_error_last());
+	cr_assert_str_eq(tp_json_get_str(res.outputs, "arn"),
+			 "arn:aws:ssm:us-east-1:210987654321:parameter/plain");
+	reqs = ts_aws_server_requests(srv);
+	cr_assert_eq(json_array_size(reqs), 3);
+	cr_assert(
+	    strstr(tp_json_get_str(json_array_get(reqs, 2), "body"), "\"WithDecryption\":false"));
+	json_decref(reqs);
+	tp_op_result_clear(&res);
+
+	ts_aws_server_reset(srv);
+	cr_assert_eq(tp_aws_session_new(&cn, "cn-north-1", ts_aws_server_url(srv), "rs", NULL), 0);
+	ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 200, JSON11, "{\"Version\":1}");
+	ts_aws_server_reply(srv, "GetCallerIdentity", 200, "text/xml",
+			    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws-cn:"
+			    "iam::123456789012:user/t</Arn><Account>123456789012</Account>"
+			    "</GetCallerIdentityResult></GetCallerIdentityResponse>");
+	cr_assert_eq(tp_aws_ssm_create(cn, &op, &res), 0, "%s", tp_error_last());
+	cr_assert_str_eq(tp_json_get_str(res.outputs, "arn"),
+			 "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/plain");
+	cr_assert_eq(ts_aws_server_count(srv, "AmazonSSM.GetParameters"), 0);
+	tp_op_result_clear(&res);
+	tp_aws_session_free(cn);
 	json_decref(spec);
 }
 
