@@ -6,13 +6,19 @@
  * announced by a signed webhook, so it is fetched at once), every delivery of
  * tests/fuzz/corpus/webhook is posted to the three webhook endpoints (forged, malformed, replayed,
  * hostile), three bodies over the size limit are sent, and a good commit ends the round. After each
- * round it reads VmRSS and VmHWM from /proc/<pid>/status and checks /healthz. Bounded memory means
- * the resident size levels off after the first rounds instead of growing with them.
+ * round it reads VmRSS, VmHWM and the anonymous and file-backed parts from /proc/<pid>/status,
+ * counts open descriptors, sizes the state database (with its WAL) and checks /healthz. Bounded
+ * memory means the resident size levels off after the first rounds instead of growing with
+ * them: the summary compares the growth per round over the first and the last quarter of the
+ * rounds (the history the state keeps fills up within the first hundred rounds at its
+ * defaults, so a run needs a few hundred rounds to show the level).
  * tests/controller/test_bad_input.c checks the same input functionally (under ASan, in CI).
  *
  * Usage (from the repository root, which holds the inputs):
- *   bench_bad_input [path/to/tapestry] [results.json] [rounds]
- * Defaults: build/tapestry, bench/results/bad_input.json, 20 rounds.
+ *   bench_bad_input [path/to/tapestry] [results.json] [rounds] [controller.yaml lines]
+ * Defaults: build/tapestry, bench/results/bad_input.json, 300 rounds, nothing more (the
+ * fourth argument is appended to the controller's configuration, e.g. to try other history
+ * limits: "history: {runs: 20, revisions: 100, events: 300}").
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -379,7 +385,7 @@ static int free_port(void)
 	return port;
 }
 
-static void start(const char *bin, int port)
+static void start(const char *bin, int port, const char *extra)
 {
 	char *cfg = tp_sprintf("%s/controller.yaml", root);
 	char *log = tp_sprintf("%s/controller.log", root);
@@ -389,8 +395,8 @@ static void start(const char *bin, int port)
 		       "drift_interval: 1h\n"
 		       "webhooks: {github_secret: \"${secret:env:HOOK_SECRET}\", gitlab_token: "
 		       "\"${secret:env:HOOK_SECRET}\", generic_secret: "
-		       "\"${secret:env:HOOK_SECRET}\"}\n",
-		       origin, root, port);
+		       "\"${secret:env:HOOK_SECRET}\"}\n%s\n",
+		       origin, root, port, extra);
 	write_file(cfg, text, strlen(text));
 	ctl = fork();
 	if (ctl < 0)
@@ -411,19 +417,28 @@ static void start(const char *bin, int port)
 
 /* Memory of the controller from /proc/<pid>/status, in KiB: resident (VmRSS), its peak
  * (VmHWM), and the resident part that is anonymous (heap, stacks) or file-backed (mapped
- * files: the binary, libraries, the Git mirror's pack files, the state database); and its
- * open file descriptors (/proc/<pid>/fd). */
+ * files: the binary, libraries, the Git mirror's pack files, the state database); its open
+ * file descriptors (/proc/<pid>/fd); and the size on disk of its state database and of the
+ * database's write-ahead log (which SQLite checkpoints at 1,000 pages and then reuses, so it
+ * stays about 4 MiB), in KiB. */
 typedef struct {
 	long rss, hwm, anon, file;
 	long fds; /* open file descriptors */
+	long state, wal;
 } mem_kib;
+
+static long file_kib(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)(st.st_size / 1024) : 0;
+}
 
 static mem_kib memory(void)
 {
 	char *path = tp_sprintf("/proc/%d/status", (int)ctl);
 	char line[256];
 	FILE *f = fopen(path, "r");
-	mem_kib m = {-1, -1, -1, -1, 0};
+	mem_kib m = {-1, -1, -1, -1, 0, 0, 0};
 	DIR *d;
 	if (!f)
 		die("the controller is gone");
@@ -447,15 +462,32 @@ static mem_kib memory(void)
 		closedir(d);
 	}
 	free(path);
+	path = tp_sprintf("%s/state/state.db", root);
+	m.state = file_kib(path);
+	free(path);
+	path = tp_sprintf("%s/state/state.db-wal", root);
+	m.wal = file_kib(path);
+	free(path);
 	return m;
 }
 
 static json_t *round_json(int round, mem_kib m, double wall_s, long healthz)
 {
-	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:f,s:i}", "round", round, "vmrss_kib",
+	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i}", "round", round, "vmrss_kib",
 			 (json_int_t)m.rss, "vmhwm_kib", (json_int_t)m.hwm, "rss_anon_kib",
 			 (json_int_t)m.anon, "rss_file_kib", (json_int_t)m.file, "fds",
-			 (json_int_t)m.fds, "wall_s", wall_s, "healthz", (int)healthz);
+			 (json_int_t)m.fds, "state_db_kib", (json_int_t)m.state, "state_wal_kib",
+			 (json_int_t)m.wal, "wall_s", wall_s, "healthz", (int)healthz);
+}
+
+/* KiB per round of field between rounds a and b of per_round (b > a). */
+static double growth(const json_t *per_round, const char *field, int a, int b)
+{
+	json_int_t va =
+	    json_integer_value(json_object_get(json_array_get(per_round, (size_t)a), field));
+	json_int_t vb =
+	    json_integer_value(json_object_get(json_array_get(per_round, (size_t)b), field));
+	return b > a ? (double)(vb - va) / (double)(b - a) : 0.0;
 }
 
 static int stop(void)
@@ -523,7 +555,8 @@ int main(int argc, char **argv)
 {
 	const char *bin = argc > 1 ? argv[1] : "build/tapestry";
 	const char *out_path = argc > 2 ? argv[2] : "bench/results/bad_input.json";
-	int rounds = argc > 3 ? atoi(argv[3]) : 20;
+	int rounds = argc > 3 ? atoi(argv[3]) : 300;
+	const char *extra = argc > 4 ? argv[4] : "";
 	char tmpl[] = "/tmp/tapestry-bench-XXXXXX";
 	tp_strlist fixtures = {0}, hooks = {0}, inputs = {0}; /* inputs: pipeline dirs */
 	json_t *per_round = json_array();
@@ -534,8 +567,8 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	if (rounds < 1 || access(bin, X_OK) != 0) {
-		fprintf(stderr,
-			"usage: bench_bad_input [path/to/tapestry] [results.json] [rounds]\n");
+		fprintf(stderr, "usage: bench_bad_input [path/to/tapestry] [results.json] [rounds] "
+				"[controller.yaml lines]\n");
 		return 1;
 	}
 	list_dir(&fixtures, FIXTURES);
@@ -572,7 +605,7 @@ int main(int argc, char **argv)
 	{
 		int port = free_port();
 		base_url = tp_sprintf("http://127.0.0.1:%d", port);
-		start(bin, port);
+		start(bin, port, extra);
 	}
 	c = head();
 	wait_status("revision.applied", c);
@@ -581,10 +614,12 @@ int main(int argc, char **argv)
 	printf("%d bad commits and %zu webhook deliveries x 3 endpoints (+3 oversized) per round, "
 	       "then a good commit\n",
 	       (int)inputs.len, hooks.len);
-	printf("%6s %10s %10s %10s %10s %6s %9s %8s\n", "round", "VmRSS KiB", "VmHWM KiB",
-	       "anon KiB", "file KiB", "fds", "wall (s)", "healthz");
-	printf("%6d %10ld %10ld %10ld %10ld %6ld %9s %8s\n", 0, m0.rss, m0.hwm, m0.anon, m0.file,
-	       m0.fds, "-", "200");
+	if (extra[0])
+		printf("controller configuration also has: %s\n", extra);
+	printf("%6s %10s %10s %10s %10s %6s %9s %9s %9s %8s\n", "round", "VmRSS KiB", "VmHWM KiB",
+	       "anon KiB", "file KiB", "fds", "db KiB", "WAL KiB", "wall (s)", "healthz");
+	printf("%6d %10ld %10ld %10ld %10ld %6ld %9ld %9ld %9s %8s\n", 0, m0.rss, m0.hwm, m0.anon,
+	       m0.file, m0.fds, m0.state, m0.wal, "-", "200");
 	json_array_append_new(per_round, round_json(0, m0, 0.0, 200));
 	t_start = tp_clock_mono_ms();
 	for (int r = 1; r <= rounds; r++) {
@@ -626,10 +661,13 @@ int main(int argc, char **argv)
 		health = http("GET", "/healthz", NULL, NULL, 0, NULL);
 		if (health != 200)
 			die("/healthz stopped answering 200");
-		m = memory();
 		wall = (double)(tp_clock_mono_ms() - t0) / 1000.0;
-		printf("%6d %10ld %10ld %10ld %10ld %6ld %9.2f %8ld\n", r, m.rss, m.hwm, m.anon,
-		       m.file, m.fds, wall, health);
+		/* the sync that applied the good commit prunes the history and gives memory back
+		 * to the system after it reports the revision: let it finish */
+		usleep(100000);
+		m = memory();
+		printf("%6d %10ld %10ld %10ld %10ld %6ld %9ld %9ld %9.2f %8ld\n", r, m.rss, m.hwm,
+		       m.anon, m.file, m.fds, m.state, m.wal, wall, health);
 		fflush(stdout);
 		json_array_append_new(per_round, round_json(r, m, wall, health));
 	}
@@ -640,20 +678,43 @@ int main(int argc, char **argv)
 		       *last = json_array_get(per_round, (size_t)rounds);
 		json_int_t rss1 = json_integer_value(json_object_get(first, "vmrss_kib"));
 		json_int_t rssn = json_integer_value(json_object_get(last, "vmrss_kib"));
-		text = json_dumps(
-		    json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:I,s:i,s:o}", "benchmark",
-			      "bad_input", "date", date, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
-			      "rounds", rounds, "bad_commits_per_round", (int)inputs.len,
-			      "webhook_requests_per_round", deliveries, "wall_s",
-			      (double)(tp_clock_mono_ms() - t_start) / 1000.0,
-			      "vmrss_after_first_round_kib", rss1, "vmrss_after_last_round_kib",
-			      rssn, "vmrss_growth_after_first_round_kib", rssn - rss1,
-			      "exit_status", exit_status, "per_round", per_round),
-		    JSON_INDENT(2) | JSON_SORT_KEYS);
+		/* growth per round over the first and the last quarter (round 1 is the base of the
+		 * first: round 0 is before any bad input) */
+		int q = rounds / 4 > 0 ? rounds / 4 : 1;
+		int early_end = 1 + q <= rounds ? 1 + q : rounds;
+		double anon_early = growth(per_round, "rss_anon_kib", 1, early_end);
+		double anon_late = growth(per_round, "rss_anon_kib", rounds - q, rounds);
+		double rss_early = growth(per_round, "vmrss_kib", 1, early_end);
+		double rss_late = growth(per_round, "vmrss_kib", rounds - q, rounds);
+		double hwm_late = growth(per_round, "vmhwm_kib", rounds - q, rounds);
+		double state_late = growth(per_round, "state_db_kib", rounds - q, rounds);
+		json_t *doc = json_pack(
+		    "{s:s,s:s,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:I,s:i,s:s}", "benchmark", "bad_input",
+		    "date", date, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "rounds", rounds,
+		    "bad_commits_per_round", (int)inputs.len, "webhook_requests_per_round",
+		    deliveries, "wall_s", (double)(tp_clock_mono_ms() - t_start) / 1000.0,
+		    "vmrss_after_first_round_kib", rss1, "vmrss_after_last_round_kib", rssn,
+		    "vmrss_growth_after_first_round_kib", rssn - rss1, "exit_status", exit_status,
+		    "controller_config_extra", extra);
+		json_object_set_new(doc, "growth_kib_per_round",
+				    json_pack("{s:{s:i,s:i,s:f,s:f},s:{s:i,s:i,s:f,s:f,s:f,s:f}}",
+					      "first_quarter", "from_round", 1, "to_round",
+					      early_end, "rss_anon", anon_early, "vmrss", rss_early,
+					      "last_quarter", "from_round", rounds - q, "to_round",
+					      rounds, "rss_anon", anon_late, "vmrss", rss_late,
+					      "vmhwm", hwm_late, "state_db", state_late));
+		json_object_set(doc, "per_round", per_round);
+		text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+		json_decref(doc);
 		printf("VmRSS after round 1: %lld KiB, after round %d: %lld KiB (%+lld KiB); exit "
 		       "status after SIGTERM: %d\n",
 		       (long long)rss1, rounds, (long long)rssn, (long long)(rssn - rss1),
 		       exit_status);
+		printf("growth per round, rounds 1-%d: anon %+.1f KiB, VmRSS %+.1f KiB; rounds "
+		       "%d-%d: anon %+.1f KiB, VmRSS %+.1f KiB, VmHWM %+.1f KiB, state database "
+		       "%+.1f KiB\n",
+		       early_end, anon_early, rss_early, rounds - q, rounds, anon_late, rss_late,
+		       hwm_late, state_late);
 	}
 	f = fopen(out_path, "w");
 	if (f) {
@@ -669,6 +730,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_bad_input: could not remove %s\n", root);
 		free(cmd);
 	}
+	json_decref(per_round);
 	tp_strlist_free(&fixtures);
 	tp_strlist_free(&hooks);
 	tp_strlist_free(&inputs);

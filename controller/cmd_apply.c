@@ -139,6 +139,7 @@ int tp_cmd_apply(int argc, char **argv)
 	tp_buf out;
 	char *owner = NULL;
 	json_t *hashes = NULL;
+	tp_state_retention keep = TP_STATE_RETENTION_DEFAULT;
 	bool locked = false;
 	int rc;
 
@@ -171,6 +172,9 @@ int tp_cmd_apply(int argc, char **argv)
 	eo.progress = on_progress;
 	if ((rc = tp_engine_recover(&eo)) < 0)
 		goto done;
+	/* history past the default limits goes, as after each sync of `tapestry run` */
+	if (tp_state_prune(NULL, st, &keep) < 0)
+		fprintf(stderr, "Warning: %s\n", tp_error_last());
 	if ((rc = tp_state_resources_list(&recorded, st)) < 0)
 		goto done;
 	if (a.refresh && recorded.len) {

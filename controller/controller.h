@@ -145,6 +145,7 @@ typedef struct {
 	char *github_secret, *gitlab_token, *generic_secret; /* resolved, or NULL */
 	char *api_token;      /* resolved; required when listen is not loopback */
 	int max_syncs;        /* stop after this many syncs (0: run until signalled) */
+	tp_state_retention history; /* what the state database keeps (history: section) */
 	/* commit_status: post each sync's result as a commit status on GitHub (optional) */
 	char *status_repo;       /* owner/name (default: from repository.url) */
 	char *status_token;      /* resolved; NULL: commit statuses are off */

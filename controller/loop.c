@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,21 @@ static const tp_field status_fields[] = {
 	{0},
 };
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+static const tp_field history_fields[] = {
+	{.name = "runs", .type = TP_TYPE_INT, .def = STR(TP_STATE_KEEP_RUNS), .min = 1,
+	 .max = TP_STATE_KEEP_MAX, .doc = "newest runs kept, with their plans, journal and events"},
+	{.name = "revisions", .type = TP_TYPE_INT, .def = STR(TP_STATE_KEEP_REVISIONS), .min = 1,
+	 .max = TP_STATE_KEEP_MAX, .doc = "newest commits kept in the revision log"},
+	{.name = "events", .type = TP_TYPE_INT, .def = STR(TP_STATE_KEEP_EVENTS), .min = 1,
+	 .max = TP_STATE_KEEP_MAX, .doc = "newest events kept"},
+	{.name = "event_max_age", .type = TP_TYPE_STRING, .def = "\"30d\"", .flags = TP_F_NOREF,
+	 .doc = "events older than this are deleted (0s: no age limit)"},
+	{0},
+};
+
 static const tp_field config_fields[] = {
 	{.name = "repository", .type = TP_TYPE_OBJECT, .fields = repo_fields,
 	 .flags = TP_F_REQUIRED, .doc = "the pipeline repository"},
@@ -115,8 +131,87 @@ static const tp_field config_fields[] = {
 	 .doc = "bearer token for the API when listening beyond loopback"},
 	{.name = "commit_status", .type = TP_TYPE_OBJECT, .fields = status_fields,
 	 .doc = "post each sync's result as a GitHub commit status"},
+	{.name = "history", .type = TP_TYPE_OBJECT, .fields = history_fields, .def = "{}",
+	 .doc = "how much history the state database keeps (pruned after each sync)"},
 	{0},
 };
+
+/* A field nothing scalar matches: see value_position. */
+static const tp_field no_fields[] = {{0}};
+
+/*
+ * Where the value of key ("poll_interval", "history.event_max_age": at most one dot) sits in
+ * the configuration file, for a problem the schema cannot see (a duration that does not parse).
+ * The schema walk places every value it refuses, so the file is walked again with that field
+ * declared an object, which no scalar is, and the walk's complaint carries the line and column.
+ * Both stay 0 when the value is not found.
+ */
+static void value_position(int *line, int *col, const char *path, const char *key)
+{
+	const size_t n = sizeof(config_fields) / sizeof(config_fields[0]);
+	tp_field top[sizeof(config_fields) / sizeof(config_fields[0])];
+	tp_field *inner = NULL, *f = NULL;
+	const char *dot = strchr(key, '.');
+	size_t plen = dot ? (size_t)(dot - key) : strlen(key);
+	tp_diags d = {0};
+	json_t *doc = NULL;
+
+	*line = *col = 0;
+	memcpy(top, config_fields, sizeof(top));
+	for (size_t i = 0; i + 1 < n && !f; i++)
+		if (strlen(top[i].name) == plen && strncmp(top[i].name, key, plen) == 0)
+			f = &top[i];
+	if (f && dot && f->type == TP_TYPE_OBJECT) {
+		size_t m = 0;
+		while (f->fields[m].name)
+			m++;
+		inner = tp_calloc(m + 1, sizeof(*inner));
+		memcpy(inner, f->fields, m * sizeof(*inner));
+		f->fields = inner;
+		f = NULL;
+		for (size_t i = 0; i < m && !f; i++)
+			if (strcmp(inner[i].name, dot + 1) == 0)
+				f = &inner[i];
+	} else if (dot) {
+		f = NULL;
+	}
+	if (!f)
+		goto done;
+	f->type = TP_TYPE_OBJECT;
+	f->fields = no_fields;
+	f->flags = 0;
+	f->def = NULL;
+	if (tp_spec_load_file(&doc, path, top, true, &d) < 0)
+		for (size_t i = 0; i < d.len; i++)
+			if (strncmp(d.items[i].msg, key, strlen(key)) == 0 &&
+			    d.items[i].msg[strlen(key)] == ':') {
+				*line = d.items[i].line;
+				*col = d.items[i].col;
+				break;
+			}
+	tp_error_clear();
+done:
+	json_decref(doc);
+	tp_diags_free(&d);
+	free(inner);
+}
+
+/* A problem with the value of key, placed at file:line:col (see value_position). */
+static void config_diag(tp_diags *d, const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void config_diag(tp_diags *d, const char *path, const char *key, const char *fmt, ...)
+{
+	char msg[1024];
+	int line, col;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	value_position(&line, &col, path, key);
+	tp_diags_add(d, path, line, col, "%s: %s", key, msg);
+}
 
 static char *dup_str(const json_t *o, const char *key)
 {
@@ -159,6 +254,24 @@ static int resolve_field(char **out, const json_t *o, const char *key, const cha
 	return rc;
 }
 
+/* The history: section (absent keys keep their defaults). */
+static int history_load(tp_state_retention *out, const json_t *h, const char *path, tp_diags *diags)
+{
+	const char *age = tp_json_get_str(h, "event_max_age");
+	int rc = 0;
+
+	*out = (tp_state_retention)TP_STATE_RETENTION_DEFAULT;
+	if (json_is_integer(json_object_get(h, "runs")))
+		out->runs = json_integer_value(json_object_get(h, "runs"));
+	if (json_is_integer(json_object_get(h, "revisions")))
+		out->revisions = json_integer_value(json_object_get(h, "revisions"));
+	if (json_is_integer(json_object_get(h, "events")))
+		out->events = json_integer_value(json_object_get(h, "events"));
+	if (age && (rc = tp_duration_parse(&out->event_age_ms, age)) < 0)
+		config_diag(diags, path, "history.event_max_age", "%s", tp_error_last());
+	return rc;
+}
+
 void tp_controller_config_clear(tp_controller_config *c)
 {
 	if (!c)
@@ -193,6 +306,7 @@ int tp_controller_config_load(tp_controller_config *c, const char *path, tp_diag
 	c->state_dir = tp_strdup("/var/lib/tapestry");
 	c->listen = tp_strdup("127.0.0.1:7777");
 	c->poll_ms = 60000;
+	c->history = (tp_state_retention)TP_STATE_RETENTION_DEFAULT;
 	if (!path)
 		return 0;
 	if ((rc = tp_spec_load_file(&doc, path, config_fields, true, diags)) < 0)
@@ -213,23 +327,25 @@ int tp_controller_config_load(tp_controller_config *c, const char *path, tp_diag
 	c->suspend = json_is_true(json_object_get(doc, "suspend"));
 	c->allow_mass_delete = json_is_true(json_object_get(doc, "allow_mass_delete"));
 	if (url_has_credentials(c->repo_url)) {
-		/* libgit2 would keep them in the mirror's config file, and they would show in logs */
-		tp_diags_add(diags, path, 0, 0,
-			     "repository.url: credentials in the URL are refused (they would be "
-			     "stored in the mirror's config in plain text); put the token in "
-			     "repository.token, e.g. token: ${secret:env:GIT_TOKEN}");
+		/* libgit2 would keep them in the mirror's config, and they would show in logs */
+		config_diag(diags, path, "repository.url",
+			    "credentials in the URL are refused (they would be stored in the "
+			    "mirror's config in plain text); put the token in repository.token, "
+			    "e.g. token: ${secret:env:GIT_TOKEN}");
 		rc = TP_EINVALID;
 		goto done;
 	}
 	if ((rc = tp_duration_parse(&c->poll_ms, tp_json_get_str(doc, "poll_interval"))) < 0) {
-		tp_diags_add(diags, path, 0, 0, "poll_interval: %s", tp_error_last());
+		config_diag(diags, path, "poll_interval", "%s", tp_error_last());
 		goto done;
 	}
 	if (tp_json_get_str(doc, "drift_interval") &&
 	    (rc = tp_duration_parse(&c->drift_ms, tp_json_get_str(doc, "drift_interval"))) < 0) {
-		tp_diags_add(diags, path, 0, 0, "drift_interval: %s", tp_error_last());
+		config_diag(diags, path, "drift_interval", "%s", tp_error_last());
 		goto done;
 	}
+	if ((rc = history_load(&c->history, json_object_get(doc, "history"), path, diags)) < 0)
+		goto done;
 	if ((rc = resolve_field(&c->token, repo, "token", "repository.token")) < 0 ||
 	    (rc = resolve_field(&c->github_secret, hooks, "github_secret", "webhooks")) < 0 ||
 	    (rc = resolve_field(&c->gitlab_token, hooks, "gitlab_token", "webhooks")) < 0 ||
@@ -836,6 +952,22 @@ static void drift_events(ctl *c, tp_state *st, const tp_plan *plan)
 	c->drifted_now = now;
 }
 
+/* After every sync: the state database keeps only the history the configuration asks for
+ * (one short transaction of indexed deletes). A failure is logged; the next sync tries again. */
+static void prune_history(ctl *c, tp_state *st)
+{
+	tp_state_pruned n;
+	if (tp_state_prune(&n, st, &c->cfg->history) < 0) {
+		tp_log_warn("state: cannot prune the history: %s", tp_error_last());
+		return;
+	}
+	if (n.runs || n.journal || n.events || n.revisions)
+		tp_log_debug("state: pruned %lld runs, %lld journal rows, %lld events and %lld "
+			     "revisions",
+			     (long long)n.runs, (long long)n.journal, (long long)n.events,
+			     (long long)n.revisions);
+}
+
 static int sync_once(ctl *c, tp_source *src, tp_state *st, const char *trigger, bool force)
 {
 	char commit[41];
@@ -1009,6 +1141,7 @@ done:
 		update_resource_gauges(c, st);
 		json_decref(providers_json(c)); /* a sample for the five-minute error rates */
 	}
+	prune_history(c, st);
 	/* a sync of a large pipeline frees far more than the idle loop keeps: give it back */
 	malloc_trim(0);
 	pthread_mutex_lock(&c->mu);
@@ -1077,6 +1210,7 @@ static void reload_config(ctl *c)
 	c->cfg->plan_only = fresh.plan_only;
 	c->cfg->suspend = fresh.suspend;
 	c->cfg->allow_mass_delete = fresh.allow_mass_delete;
+	c->cfg->history = fresh.history;
 	pthread_mutex_unlock(&c->mu);
 	if (strcmp(fresh.repo_url ? fresh.repo_url : "", c->cfg->repo_url) != 0 ||
 	    strcmp(fresh.listen, c->cfg->listen) != 0 || strcmp(fresh.state_dir, c->cfg->state_dir))

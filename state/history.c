@@ -347,21 +347,14 @@ void tp_journal_entry_clear(tp_journal_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const char *address,
-			   const char *action, const char *token, const char *spec_hash)
+/* The INSERT of a pending journal row (no transaction check: the callers' business). */
+static int journal_insert(int64_t *out_id, tp_state *s, int64_t run_id, const char *address,
+			  const char *action, const char *token, const char *spec_hash)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, brc = SQLITE_OK;
 
 	*out_id = 0;
-	/* the row must be durable before the provider call; inside a caller's transaction it
-	 * would only become durable at that transaction's commit, maybe after the call */
-	if (s->depth > 0)
-		return tp_error_set(TP_EINVALID,
-				    "state: journal_begin for %s inside an open transaction "
-				    "(programming error: the journal row must be committed before "
-				    "the provider call)",
-				    address ? address : "(null)");
 	if (!address || !*address || !action || !*action || !token || !*token)
 		return tp_error_set(
 		    TP_EINVALID, "state: a journal entry needs an address, an action and a token");
@@ -388,6 +381,49 @@ int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const c
 		*out_id = (int64_t)sqlite3_last_insert_rowid(s->db);
 done:
 	sqlite3_finalize(st);
+	return rc;
+}
+
+int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const char *address,
+			   const char *action, const char *token, const char *spec_hash)
+{
+	*out_id = 0;
+	/* the row must be durable before the provider call; inside a caller's transaction it
+	 * would only become durable at that transaction's commit, maybe after the call */
+	if (s->depth > 0)
+		return tp_error_set(TP_EINVALID,
+				    "state: journal_begin for %s inside an open transaction "
+				    "(programming error: the journal row must be committed before "
+				    "the provider call)",
+				    address ? address : "(null)");
+	return journal_insert(out_id, s, run_id, address, action, token, spec_hash);
+}
+
+int tp_state_journal_begin_create(int64_t *out_id, tp_state *s, int64_t run_id,
+				  const tp_state_resource *provisional, const char *token,
+				  const char *spec_hash)
+{
+	int rc;
+
+	*out_id = 0;
+	if (s->depth > 0)
+		return tp_error_set(TP_EINVALID,
+				    "state: journal_begin_create for %s inside an open transaction "
+				    "(programming error: both rows must be committed before the "
+				    "provider call)",
+				    provisional->address ? provisional->address : "(null)");
+	if ((rc = tp_state_begin(s)) < 0)
+		return rc;
+	rc = tp_state_resource_put(s, provisional);
+	if (rc == 0)
+		rc = journal_insert(out_id, s, run_id, provisional->address, "create", token,
+				    spec_hash);
+	if (rc == 0)
+		rc = tp_state_commit(s);
+	else
+		tp_state_rollback(s);
+	if (rc < 0)
+		*out_id = 0;
 	return rc;
 }
 
@@ -581,5 +617,118 @@ done:
 		json_decref(list);
 	else
 		*out = list;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- retention */
+
+/*
+ * The runs a prune deletes (?1: how many to keep, ?2: the commit last applied or NULL): past
+ * the newest ?1 by id, and none that recovery or the status still needs — a run with a pending
+ * journal row, the newest run of the applied commit, a run not ended and newer than every ended
+ * one (in progress). Each subquery is a probe of an index or of the rowid's end.
+ */
+#define DOOMED_RUNS                                                                                \
+	"SELECT id FROM runs WHERE id <= (SELECT max(id) FROM runs) - ?1 "                         \
+	"AND id NOT IN (SELECT run_id FROM journal WHERE status = 'pending') "                     \
+	"AND id IS NOT (SELECT max(id) FROM runs WHERE revision = ?2) "                            \
+	"AND (ended_ms IS NOT NULL OR id < coalesce((SELECT id FROM runs WHERE ended_ms IS NOT "   \
+	"NULL ORDER BY id DESC LIMIT 1), 0))"
+
+/* The revisions a prune deletes (?1: how many to keep): older than the newest ?1 by seq, but
+ * never the last applied one. */
+#define OLD_REVISIONS                                                                              \
+	"DELETE FROM revisions WHERE seq < (SELECT seq FROM revisions ORDER BY seq DESC LIMIT 1 "  \
+	"OFFSET ?1 - 1) AND seq IS NOT (SELECT max(seq) FROM revisions WHERE result = 'applied')"
+
+/* Runs one DELETE with ?1 bound to an integer and ?2 (when the statement has it) to text, and
+ * adds the rows it deleted to *count. */
+static int prune_step(int64_t *count, tp_state *s, const char *sql, int64_t arg, const char *text,
+		      const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, brc = SQLITE_OK;
+
+	rc = tp_state_prepare(&st, s, sql);
+	if (rc < 0)
+		goto done;
+	tp_state_bind_i64(&brc, st, 1, arg);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		tp_state_bind_text(&brc, st, 2, text);
+	if (brc == SQLITE_OK)
+		brc = sqlite3_step(st);
+	if (brc != SQLITE_DONE) {
+		rc = tp_state_fail(s, brc, "prune %s", what);
+		goto done;
+	}
+	*count += (int64_t)sqlite3_changes(s->db);
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int check_keep(int64_t v, const char *what)
+{
+	if (v < 1 || v > TP_STATE_KEEP_MAX)
+		return tp_error_set(TP_EINVALID, "state: keep %s: expected 1 to %d, got %lld", what,
+				    TP_STATE_KEEP_MAX, (long long)v);
+	return 0;
+}
+
+int tp_state_prune(tp_state_pruned *out, tp_state *s, const tp_state_retention *keep)
+{
+	tp_state_pruned n = {0};
+	char *applied = NULL;
+	bool in_tx = false;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((rc = check_keep(keep->runs, "runs")) < 0 ||
+	    (rc = check_keep(keep->revisions, "revisions")) < 0 ||
+	    (rc = check_keep(keep->events, "events")) < 0)
+		return rc;
+	if (keep->event_age_ms < 0)
+		return tp_error_set(TP_EINVALID, "state: keep events: a negative age (%lld ms)",
+				    (long long)keep->event_age_ms);
+	if ((rc = tp_state_begin(s)) < 0)
+		goto done;
+	in_tx = true;
+	rc = tp_state_revision_last_applied(&applied, s);
+	if (rc == TP_ENOTFOUND) {
+		tp_error_clear();
+		rc = 0;
+	}
+	/* a run's events and journal rows first: they refer to it */
+	if (rc < 0 ||
+	    (rc = prune_step(&n.events, s, "DELETE FROM events WHERE run_id IN (" DOOMED_RUNS ")",
+			     keep->runs, applied, "the events of old runs")) < 0 ||
+	    (rc = prune_step(&n.journal, s,
+			     "DELETE FROM journal WHERE status <> 'pending' AND run_id IN "
+			     "(" DOOMED_RUNS ")",
+			     keep->runs, applied, "the journal of old runs")) < 0 ||
+	    (rc = prune_step(&n.runs, s, "DELETE FROM runs WHERE id IN (" DOOMED_RUNS ")",
+			     keep->runs, applied, "old runs")) < 0 ||
+	    (rc = prune_step(&n.events, s,
+			     "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
+			     keep->events, NULL, "old events")) < 0)
+		goto done;
+	if (keep->event_age_ms > 0 &&
+	    (rc = prune_step(&n.events, s, "DELETE FROM events WHERE ts_ms < ?1",
+			     tp_clock_now_ms() - keep->event_age_ms, NULL, "expired events")) < 0)
+		goto done;
+	/* seq is renumbered when a commit is recorded again, so it has gaps: the cut is the seq
+	 * of the keep-th newest row, found by walking its index */
+	if ((rc = prune_step(&n.revisions, s, OLD_REVISIONS, keep->revisions, NULL,
+			     "old revisions")) < 0)
+		goto done;
+	in_tx = false;
+	rc = tp_state_commit(s);
+done:
+	if (in_tx)
+		tp_state_rollback(s);
+	if (rc == 0 && out)
+		*out = n;
+	free(applied);
 	return rc;
 }

@@ -18,6 +18,7 @@ struct tp_state {
 	int busy_ms; /* the busy timeout in force, quoted in "locked" messages */
 	int depth;   /* tp_state_begin nesting; only depth 0 <-> 1 touches SQLite */
 	bool doomed; /* an inner tp_state_rollback happened: the outer commit must roll back */
+	bool lazy;   /* the open transaction commits without waiting for the disk */
 	bool key_loaded;
 	uint8_t key[32];
 };

@@ -11,6 +11,9 @@
  * resolved secret values are kept only as HMAC-SHA256 fingerprints keyed with the
  * installation key (a separate 0600 file next to the database, see tp_state_secret_key).
  *
+ * History (revisions, runs with their plans and journal rows, events) is kept within limits:
+ * tp_state_prune, run after each sync, deletes what is past them (see "retention" below).
+ *
  * Ownership: every struct returned through `out` belongs to the caller and is released with
  * its _free (which accepts NULL). json_t members are owned references.
  *
@@ -24,7 +27,7 @@
 
 #include "../util/util.h"
 
-#define TP_STATE_SCHEMA_VERSION 2
+#define TP_STATE_SCHEMA_VERSION 3
 #define TP_STATE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer, then TP_ECONFLICT */
 
 typedef struct tp_state tp_state;
@@ -59,6 +62,12 @@ const char *tp_state_path(const tp_state *s);
  */
 int tp_state_begin(tp_state *s);
 int tp_state_commit(tp_state *s);
+/* Begins a transaction whose commit does not wait for the disk (synchronous NORMAL for it
+ * alone): it survives a crash of the process at once, and power loss from the next ordinary
+ * commit on (which flushes the log with everything before it). For what recovery can rebuild
+ * by observing, such as an action's outcome while its journal entry is durable. Nested in an
+ * open transaction it is an ordinary begin. Commit and roll back as usual. */
+int tp_state_begin_lazy(tp_state *s);
 void tp_state_rollback(tp_state *s);
 
 /*
@@ -169,6 +178,12 @@ void tp_journal_entry_clear(tp_journal_entry *e);
  * run_id. */
 int tp_state_journal_begin(int64_t *out_id, tp_state *s, int64_t run_id, const char *address,
 			   const char *action, const char *token, const char *spec_hash);
+/* A create's provisional row (status "creating") and its pending journal entry in one
+ * transaction, committed (durable) when this returns 0: one commit instead of two before the
+ * provider call. Refused inside an open transaction, like journal_begin. */
+int tp_state_journal_begin_create(int64_t *out_id, tp_state *s, int64_t run_id,
+				  const tp_state_resource *provisional, const char *token,
+				  const char *spec_hash);
 /* status "done" or "failed"; error may be NULL. Increments nothing. TP_ENOTFOUND for an
  * unknown id, TP_EINVALID for an entry that is no longer pending (also for _attempt). */
 int tp_state_journal_complete(tp_state *s, int64_t id, const char *status, const char *error);
@@ -188,6 +203,60 @@ int tp_state_event_add(tp_state *s, int64_t run_id, const char *address, const c
  *   {"id": int, "ts_ms": int (ms since the epoch), "run": int|null, "address": str|null,
  *    "level": str, "type": str, "message": str} */
 int tp_state_events_list(json_t **out, tp_state *s, const char *address, int limit);
+
+/* ---------------------------------------------------------------- retention */
+
+/*
+ * How much history the store keeps. Without limits a controller running for months grows its
+ * state file (and the page cache reading it) with every commit seen, every run and every event.
+ * Defaults: the newest 1,000 runs (a run exists only when a sync changed something, so this is
+ * months of changes for a busy pipeline; each run carries its plan), the newest 1,000
+ * revisions (every commit seen, refused and skipped ones included), and the newest 10,000
+ * events no older than 30 days (as Kubernetes and Flux expire events: they explain the recent
+ * past; the runs are the long record).
+ */
+#define TP_STATE_KEEP_RUNS         1000
+#define TP_STATE_KEEP_REVISIONS    1000
+#define TP_STATE_KEEP_EVENTS       10000
+#define TP_STATE_KEEP_EVENT_AGE_MS ((int64_t)30 * 24 * 60 * 60 * 1000)
+#define TP_STATE_KEEP_MAX          100000000 /* the largest count limit accepted */
+
+typedef struct {
+	int64_t runs;         /* newest runs kept, 1..TP_STATE_KEEP_MAX */
+	int64_t revisions;    /* newest revisions kept, 1..TP_STATE_KEEP_MAX */
+	int64_t events;       /* newest events kept, 1..TP_STATE_KEEP_MAX */
+	int64_t event_age_ms; /* events older than this are deleted; 0: no age limit */
+} tp_state_retention;
+
+/* Designated initialiser with the defaults above. */
+#define TP_STATE_RETENTION_DEFAULT                                                                 \
+	{                                                                                          \
+		.runs = TP_STATE_KEEP_RUNS, .revisions = TP_STATE_KEEP_REVISIONS,                  \
+		.events = TP_STATE_KEEP_EVENTS, .event_age_ms = TP_STATE_KEEP_EVENT_AGE_MS         \
+	}
+
+/* Rows one prune deleted, per table. */
+typedef struct {
+	int64_t runs, journal, events, revisions;
+} tp_state_pruned;
+
+/*
+ * Deletes the history past keep, in one transaction (nested in the caller's when one is open).
+ *  - runs older than the newest keep->runs, each with its journal rows and events; never a run
+ *    with a pending journal row (recovery resolves it), the newest run of the revision last
+ *    applied, or a run that has not ended and is newer than every ended one (in progress; an
+ *    older unended run was interrupted and is history like the rest).
+ *  - events older than the newest keep->events or than keep->event_age_ms (util clock).
+ *  - revisions older than the newest keep->revisions ("newest": most recently recorded),
+ *    never the one tp_state_revision_last_applied returns.
+ * Runs and events are counted by id, which is assigned in order: at most keep->runs and
+ * keep->events stay (fewer when rows among the newest were deleted as part of an older run).
+ * Resources, meta, cache and the lock are never touched. Every delete is a range over the
+ * rowid or an index, so a prune with nothing to do costs a few index probes (and a walk over
+ * the newest revisions' seq index). out (may be NULL) receives the counts. TP_EINVALID for a
+ * limit out of range.
+ */
+int tp_state_prune(tp_state_pruned *out, tp_state *s, const tp_state_retention *keep);
 
 /* ---------------------------------------------------------------- cache */
 

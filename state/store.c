@@ -141,9 +141,20 @@ static const char migration_2[] =
 	"ALTER TABLE runs ADD COLUMN plan TEXT;"
 	"PRAGMA user_version = 2;";
 
+/* 3: indexes for pruning history (tp_state_prune) and for numbering revisions: events by
+ * time (age limit), revisions by seq (the count limit, and max(seq) at each record without a
+ * scan), runs by revision (the run that applied the current revision is kept). IF NOT EXISTS:
+ * tests rebuild older schemas from a current one. */
+static const char migration_3[] =
+	"CREATE INDEX IF NOT EXISTS events_by_time ON events (ts_ms);"
+	"CREATE INDEX IF NOT EXISTS revisions_by_seq ON revisions (seq);"
+	"CREATE INDEX IF NOT EXISTS runs_by_revision ON runs (revision, id);"
+	"PRAGMA user_version = 3;";
+
 static const migration migrations[] = {
 	{1, migration_1},
 	{2, migration_2},
+	{3, migration_3},
 };
 /* clang-format on */
 
@@ -711,6 +722,8 @@ int tp_state_begin(tp_state *s)
 	return 0;
 }
 
+static void end_lazy(tp_state *s);
+
 int tp_state_commit(tp_state *s)
 {
 	int rc;
@@ -727,6 +740,7 @@ int tp_state_commit(tp_state *s)
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		s->doomed = false;
+		end_lazy(s);
 		return tp_error_set(TP_ERROR,
 				    "state database %s: the transaction was rolled back (a nested "
 				    "step failed); nothing was committed",
@@ -735,7 +749,32 @@ int tp_state_commit(tp_state *s)
 	rc = tp_state_exec(s, "COMMIT", "commit a transaction");
 	if (rc < 0 && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	end_lazy(s);
 	return rc;
+}
+
+int tp_state_begin_lazy(tp_state *s)
+{
+	int rc;
+	/* the safety level cannot change inside a transaction: set it before, back after */
+	bool outer = s->depth == 0 && s->mode != TP_STATE_READONLY;
+	if (outer && tp_state_exec(s, "PRAGMA synchronous = NORMAL", "relax synchronous mode") < 0)
+		tp_error_clear(); /* then an ordinary, waiting commit */
+	rc = tp_state_begin(s);
+	if (outer && rc == 0)
+		s->lazy = true;
+	else if (outer)
+		sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	return rc;
+}
+
+/* After the outermost commit or rollback of a lazy transaction: FULL again for the next. */
+static void end_lazy(tp_state *s)
+{
+	if (s->depth == 0 && s->lazy) {
+		s->lazy = false;
+		sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	}
 }
 
 void tp_state_rollback(tp_state *s)
@@ -750,6 +789,7 @@ void tp_state_rollback(tp_state *s)
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->doomed = false;
+	end_lazy(s);
 }
 
 /* ---------------------------------------------------------------- installation key */

@@ -223,6 +223,47 @@ Test(journal, begin_is_durable_and_refused_inside_a_transaction)
 	fx_close(&f);
 }
 
+/* A create's provisional row and its journal entry are one commit: both are there (and
+ * durable) when it returns, neither when it fails, and it refuses an open transaction. */
+Test(journal, begin_create_commits_the_provisional_row_with_the_entry)
+{
+	fixture f;
+	int64_t run = 0, j = 0;
+	tp_state_resource prov = {0};
+	tp_state_resource got = {0};
+	fx_open(&f);
+
+	prov.address = "local.file/a";
+	prov.kind = "local.file";
+	prov.name = "a";
+	prov.status = "creating";
+	prov.spec_hash = "h";
+	cr_assert_eq(tp_state_run_begin(&run, f.s, "aaa", "poll"), 0);
+	cr_assert_eq(tp_state_begin(f.s), 0);
+	cr_assert_eq(tp_state_journal_begin_create(&j, f.s, run, &prov, "t", "h"), TP_EINVALID);
+	st_assert_msg("inside an open transaction");
+	tp_state_rollback(f.s);
+
+	/* an unknown run: the journal row cannot go in, so the provisional row does not either */
+	cr_assert_eq(tp_state_journal_begin_create(&j, f.s, run + 100, &prov, "t", "h"),
+		     TP_ENOTFOUND);
+	cr_assert_eq(j, 0);
+	cr_assert_eq(st_sql_int(f.path, "SELECT count(*) FROM resources"), 0);
+	cr_assert_eq(st_sql_int(f.path, "SELECT count(*) FROM journal"), 0);
+
+	cr_assert_eq(tp_state_journal_begin_create(&j, f.s, run, &prov, "t", "h"), 0,
+		     "%s", tp_error_last());
+	cr_assert_gt(j, 0);
+	/* read through another connection: committed, not just written */
+	cr_assert_eq(st_sql_int(f.path, "SELECT count(*) FROM journal WHERE status = 'pending' "
+					"AND action = 'create' AND address = 'local.file/a'"),
+		     1);
+	cr_assert_eq(tp_state_resource_get(&got, f.s, "local.file/a"), 0);
+	cr_assert_str_eq(got.status, "creating");
+	tp_state_resource_clear(&got);
+	fx_close(&f);
+}
+
 /* ---------------------------------------------------------------- events */
 
 Test(events, add_and_list_with_filter)

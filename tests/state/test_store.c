@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/internal.h" /* the connection, to read its safety level */
 #include "state_test.h"
 
 static mode_t file_mode(const char *path)
@@ -191,6 +192,54 @@ Test(store, transactions_nest_and_commit_once)
 
 	cr_assert_eq(tp_state_commit(s), TP_EINVALID);
 	st_assert_msg("without a matching begin");
+	tp_state_close(s);
+	free(path);
+	ts_rmtree(dir);
+	free(dir);
+}
+
+/* The safety level of the connection: 2 FULL, 1 NORMAL. */
+static int synchronous_of(tp_state *s)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+	cr_assert_eq(sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL),
+		     SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* A lazy transaction commits like any other (visible to other connections) with NORMAL for
+ * itself alone: FULL again after its commit or rollback, and nested in an ordinary one it
+ * changes nothing. */
+Test(store, lazy_transactions_relax_only_themselves)
+{
+	char *dir = NULL, *path = st_db_path(&dir);
+	tp_state *s = st_open_rw(path);
+
+	cr_assert_eq(synchronous_of(s), 2);
+	cr_assert_eq(tp_state_begin_lazy(s), 0);
+	cr_assert_eq(synchronous_of(s), 1);
+	put_sample(s, "local.file", "a");
+	cr_assert_eq(tp_state_commit(s), 0, "%s", tp_error_last());
+	cr_assert_eq(st_sql_int(path, "SELECT count(*) FROM resources"), 1);
+	cr_assert_eq(synchronous_of(s), 2);
+
+	cr_assert_eq(tp_state_begin_lazy(s), 0);
+	put_sample(s, "local.file", "b");
+	tp_state_rollback(s);
+	cr_assert_eq(synchronous_of(s), 2);
+	cr_assert_eq(st_sql_int(path, "SELECT count(*) FROM resources"), 1);
+
+	cr_assert_eq(tp_state_begin(s), 0);
+	cr_assert_eq(tp_state_begin_lazy(s), 0);
+	cr_assert_eq(synchronous_of(s), 2, "nested in an ordinary transaction: still FULL");
+	put_sample(s, "local.file", "c");
+	cr_assert_eq(tp_state_commit(s), 0);
+	cr_assert_eq(tp_state_commit(s), 0);
+	cr_assert_eq(st_sql_int(path, "SELECT count(*) FROM resources"), 2);
 	tp_state_close(s);
 	free(path);
 	ts_rmtree(dir);
