@@ -46,6 +46,7 @@ typedef struct {
 	pthread_cond_t cv;
 	unsigned char *status;
 	int64_t *started; /* when each entry's first step started (monotonic ms) */
+	bool *evented;    /* its success event went into the transaction that recorded it */
 	size_t **del_deps; /* replace entries: entries whose old objects must be deleted first */
 	size_t *ndel_deps;
 	size_t left;
@@ -456,6 +457,26 @@ static json_t *deps_json(const tp_pipeline *p, const tp_resource *r)
 	return a;
 }
 
+/* Ends the transaction that records an entry's outcome (mutex held; rc: its result so far):
+ * the success event of the entry's last step goes in with it (one commit instead of two),
+ * then commit, or roll back on failure. The transaction is lazy (tp_state_begin_lazy): until
+ * the next durable commit (the next action's journal entry, the run's end) a power loss can
+ * only undo the outcome, and recovery then finds the journal entry pending and observes the
+ * object, as after a crash during the call. A process crash loses nothing. */
+static int record_outcome(engine *e, const tp_plan_entry *pe, int rc, bool last_step)
+{
+	bool *evented = &e->evented[pe - e->plan->entries];
+	if (rc == 0 && last_step)
+		rc = tp_state_event_add(e->o->state, e->run_id, pe->address, "info",
+					tp_action_name(pe->action), pe->reason);
+	if (rc == 0)
+		rc = tp_state_commit(e->o->state);
+	else
+		tp_state_rollback(e->o->state);
+	*evented = rc == 0 && last_step;
+	return rc;
+}
+
 /* Deletes the recorded object: journal, call, state row removed. */
 static int do_delete(engine *e, prov_slot *ps, const tp_plan_entry *pe)
 {
@@ -500,11 +521,17 @@ static int do_delete(engine *e, prov_slot *ps, const tp_plan_entry *pe)
 		tp_error_set(rc, "%s", m);
 		free(m);
 	} else {
-		rc = tp_state_journal_complete(e->o->state, jid, "done", NULL);
+		/* journal completion, the row's removal and the event: one transaction */
+		rc = tp_state_begin_lazy(e->o->state);
+		if (rc == 0)
+			rc = tp_state_journal_complete(e->o->state, jid, "done", NULL);
 		if (rc == 0)
 			rc = tp_state_resource_delete(e->o->state, pe->address);
-		if (rc == TP_ENOTFOUND)
+		if (rc == TP_ENOTFOUND) {
+			tp_error_clear();
 			rc = 0;
+		}
+		rc = record_outcome(e, pe, rc, pe->action == TP_ACTION_DELETE);
 		json_object_del(e->outputs, pe->address);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -604,13 +631,15 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 		prov.spec_hash = hash;
 		prov.status = (char *)TP_STATUS_CREATING;
 		prov.revision = (char *)(uintptr_t)e->o->revision;
-		rc = tp_state_resource_put(e->o->state, &prov);
+		/* with its journal entry: one durable commit before the call */
+		rc = tp_state_journal_begin_create(&jid, e->o->state, e->run_id, &prov, token,
+						   hash);
 		json_decref(prov.lifecycle);
 		json_decref(prov.deps);
+	} else {
+		rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address, "update",
+					    token, hash);
 	}
-	if (rc == 0)
-		rc = tp_state_journal_begin(&jid, e->o->state, e->run_id, pe->address,
-					    create ? "create" : "update", token, hash);
 	pthread_mutex_unlock(&e->mu);
 	if (rc < 0)
 		goto done;
@@ -697,16 +726,13 @@ static int do_write(engine *e, prov_slot *ps, const tp_plan_entry *pe, bool crea
 	row.spec_hash = hash;
 	row.status = (char *)"ready";
 	row.revision = (char *)(uintptr_t)e->o->revision;
-	/* journal completion and the state row in one transaction: both or neither */
-	rc = tp_state_begin(e->o->state);
+	/* journal completion, the state row and the event in one transaction: all or none */
+	rc = tp_state_begin_lazy(e->o->state);
 	if (rc == 0)
 		rc = tp_state_journal_complete(e->o->state, jid, "done", NULL);
 	if (rc == 0)
 		rc = tp_state_resource_put(e->o->state, &row);
-	if (rc == 0)
-		rc = tp_state_commit(e->o->state);
-	else
-		tp_state_rollback(e->o->state);
+	rc = record_outcome(e, pe, rc, true);
 	if (rc == 0)
 		json_object_set(e->outputs, r->address, row.outputs);
 	pthread_mutex_unlock(&e->mu);
@@ -939,8 +965,10 @@ static void *worker(void *arg)
 				snprintf(detail, sizeof(detail), "after %.1fs",
 					 (double)(tp_clock_mono_ms() - e->started[i]) / 1000.0);
 				progress(e, pe->address, tp_action_name(pe->action), "done", detail);
-				tp_state_event_add(e->o->state, e->run_id, pe->address, "info",
-						   tp_action_name(pe->action), pe->reason);
+				if (!e->evented[i])
+					tp_state_event_add(e->o->state, e->run_id, pe->address,
+							   "info", tp_action_name(pe->action),
+							   pe->reason);
 			}
 		} else {
 			char *m = tp_strdup(tp_error_last());
@@ -1038,6 +1066,7 @@ static void engine_free(engine *e)
 	free(e->provs);
 	free(e->status);
 	free(e->started);
+	free(e->evented);
 	for (size_t i = 0; e->del_deps && i < e->plan->len; i++)
 		free(e->del_deps[i]);
 	free(e->del_deps);
@@ -1084,6 +1113,7 @@ int tp_engine_apply(tp_engine_summary *out, const tp_engine_opts *o, const tp_pl
 		goto done;
 	e.status = tp_calloc(plan->len ? plan->len : 1, 1);
 	e.started = tp_calloc(plan->len ? plan->len : 1, sizeof(*e.started));
+	e.evented = tp_calloc(plan->len ? plan->len : 1, sizeof(*e.evented));
 	order_replacements(&e);
 	e.left = plan->len;
 	nthreads = o->concurrency > 0 ? o->concurrency : o->pipeline->settings.concurrency;
