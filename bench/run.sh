@@ -38,7 +38,7 @@ run_one() {
 	compare) bash bench/compare/run.sh "$BIN" "$R/compare.json" ;;
 	crash) bash bench/reliability/crash.sh "$BIN" "$B" "$R/crash.json" ;;
 	faults) bash bench/reliability/faults.sh "$BIN" "$B" "$R/faults.json" ;;
-	bad_input) "$B/bench_bad_input" "$BIN" "$R/bad_input.json" 100 ;;
+	bad_input) "$B/bench_bad_input" "$BIN" "$R/bad_input.json" 400 ;;
 	esac
 }
 

@@ -9,9 +9,11 @@
  * pipeline at all.
  *
  * Every fetch that brings objects adds a pack file, which libgit2 keeps open and mapped; past
- * MAX_PACKS the mirror's objects are rewritten into one pack (everything the refs reach) and
- * the repository is reopened, so descriptors and memory stay bounded however many commits a
- * long-running controller follows.
+ * MAX_PACKS the packs are consolidated into a base pack (from the last full rewrite) and one
+ * pack of what the refs reach beyond it, and the repository is reopened, so descriptors and
+ * memory stay bounded however many commits a long-running controller follows, and the work
+ * follows what was fetched, not the whole history (a full rewrite only when the base is gone
+ * or outgrown: see consolidate_packs).
  *
  * A tp_source is used by one thread at a time. A tree returned by tp_source_tree holds its own
  * repository handle, so it outlives the source and may be read on another thread.
@@ -23,6 +25,7 @@
 #include <git2.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -532,90 +535,369 @@ static int list_packs(tp_strlist *out, const char *packdir)
 	return 0;
 }
 
-/* Adds every object a reference reaches: annotated tags themselves, then the commits (with
- * their trees and blobs) through the walk. */
-static int pack_refs(git_packbuilder *pb, git_revwalk *walk, git_repository *repo)
+/*
+ * Consolidation is geometric, as `git repack --geometric` and git's auto-gc are, so its cost
+ * follows what was fetched rather than the whole history.
+ *
+ * A full rewrite writes one pack of everything the refs reach: the base. BASE_FILE, in the
+ * mirror's git directory, records the base pack's name and the commits it was written from
+ * (its tips). The file is replaced by a rename, so name and tips always go together, and a
+ * pack's name is the hash of its content: while a pack of that name exists, it holds
+ * everything those tips reach. Later consolidations write one pack of only what the refs reach
+ * beyond the base tips (the walk hides them) and remove every other pack but the base.
+ *
+ * A full rewrite happens instead when there is no usable base (no file, an unreadable one, its
+ * pack gone, or a tip no longer reachable from any ref after a force-push or a deleted branch:
+ * then the base holds objects only a rewrite drops), and when the pack beyond the base has
+ * grown past half the base's size: the bases grow geometrically, so the total work stays
+ * proportional to what was fetched. Nothing is removed before the new pack is written.
+ */
+#define BASE_FILE "tapestry-base"
+#define BASE_MAGIC "tapestry base pack 1"
+#define BASE_FILE_MAX ((size_t)16 * 1024 * 1024)
+
+typedef struct {
+	git_oid *ids;
+	size_t len;
+	size_t cap;
+} oid_list;
+
+static void oids_push(oid_list *l, const git_oid *id)
+{
+	if (l->len == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->ids = tp_realloc(l->ids, l->cap * sizeof(*l->ids));
+	}
+	git_oid_cpy(&l->ids[l->len++], id);
+}
+
+static int oid_order(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* sorted, without duplicates (for oids_contain) */
+static void oids_sort(oid_list *l)
+{
+	size_t n = 0;
+	if (l->len == 0)
+		return;
+	qsort(l->ids, l->len, sizeof(*l->ids), oid_order);
+	for (size_t i = 1; i < l->len; i++)
+		if (git_oid_cmp(&l->ids[i], &l->ids[n]) != 0)
+			git_oid_cpy(&l->ids[++n], &l->ids[i]);
+	l->len = n + 1;
+}
+
+static bool oids_contain(const oid_list *l, const git_oid *id)
+{
+	return l->len && bsearch(id, l->ids, l->len, sizeof(*l->ids), oid_order);
+}
+
+static void oids_free(oid_list *l)
+{
+	free(l->ids);
+	memset(l, 0, sizeof(*l));
+}
+
+/* What the references name: commits, walked; annotated tags of commits, packed alone (the
+ * walk brings their commits); anything else (a tag of a tree, a ref to a blob), packed with
+ * everything it reaches. */
+typedef struct {
+	oid_list commits; /* sorted */
+	oid_list tags;
+	oid_list others;
+} ref_targets;
+
+static void ref_targets_free(ref_targets *t)
+{
+	oids_free(&t->commits);
+	oids_free(&t->tags);
+	oids_free(&t->others);
+}
+
+static int read_refs(ref_targets *t, git_repository *repo)
 {
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
 	int err = git_reference_iterator_new(&it, repo);
 	while (err == 0 && (err = git_reference_next(&ref, it)) == 0) {
 		const git_oid *id = git_reference_target(ref);
-		git_object *o = NULL;
+		git_object *o = NULL, *peeled = NULL;
 		if (id && git_object_lookup(&o, repo, id, GIT_OBJECT_ANY) == 0) {
-			if (git_object_type(o) == GIT_OBJECT_TAG) {
-				git_object *peeled = NULL;
-				err = git_packbuilder_insert(pb, id, NULL);
-				if (err == 0 && git_object_peel(&peeled, o, GIT_OBJECT_COMMIT) == 0)
-					err = git_revwalk_push(walk, git_object_id(peeled));
-				git_object_free(peeled);
-			} else if (git_object_type(o) == GIT_OBJECT_COMMIT) {
-				err = git_revwalk_push(walk, id);
+			if (git_object_type(o) == GIT_OBJECT_COMMIT) {
+				oids_push(&t->commits, id);
+			} else if (git_object_type(o) == GIT_OBJECT_TAG &&
+				   git_object_peel(&peeled, o, GIT_OBJECT_COMMIT) == 0) {
+				oids_push(&t->tags, id);
+				oids_push(&t->commits, git_object_id(peeled));
 			} else {
-				err = git_packbuilder_insert_recur(pb, id, NULL);
+				oids_push(&t->others, id);
 			}
 		}
+		git_object_free(peeled);
 		git_object_free(o);
 		git_reference_free(ref);
 		ref = NULL;
 	}
 	git_reference_iterator_free(it);
-	if (err == GIT_ITEROVER)
-		err = 0;
-	return err < 0 ? err : git_packbuilder_insert_walk(pb, walk);
+	oids_sort(&t->commits);
+	return err == GIT_ITEROVER ? 0 : err;
 }
 
-/* Rewrites the mirror's objects into one pack when fetches have left more than MAX_PACKS,
- * removes the others and reopens the repository (dropping their descriptors and maps). A
- * failure leaves the mirror as it was: it is only tidying, logged and retried next time. */
+/* The size of pack-<name>.pack, or -1 when it (or its index) is missing. */
+static int64_t pack_size(const char *packdir, const char *name)
+{
+	char *pack = tp_sprintf("%s/pack-%s.pack", packdir, name);
+	char *idx = tp_sprintf("%s/pack-%s.idx", packdir, name);
+	struct stat st;
+	int64_t size = -1;
+	if (stat(idx, &st) == 0 && S_ISREG(st.st_mode) && stat(pack, &st) == 0 &&
+	    S_ISREG(st.st_mode))
+		size = (int64_t)st.st_size;
+	free(pack);
+	free(idx);
+	return size;
+}
+
+/* Writes one pack of everything the refs reach except what the commits in hide reach;
+ * *name is NULL when that is nothing. */
+static int write_pack(char **name, git_repository *repo, const char *packdir,
+		      const ref_targets *t, const oid_list *hide)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	int err;
+
+	*name = NULL;
+	if ((err = git_packbuilder_new(&pb, repo)) < 0 || (err = git_revwalk_new(&walk, repo)) < 0)
+		goto done;
+	/* pushed before hidden: a tip both pushed and hidden stays hidden */
+	for (size_t i = 0; err == 0 && i < t->commits.len; i++)
+		err = git_revwalk_push(walk, &t->commits.ids[i]);
+	for (size_t i = 0; err == 0 && hide && i < hide->len; i++)
+		err = git_revwalk_hide(walk, &hide->ids[i]);
+	for (size_t i = 0; err == 0 && i < t->tags.len; i++)
+		err = git_packbuilder_insert(pb, &t->tags.ids[i], NULL);
+	for (size_t i = 0; err == 0 && i < t->others.len; i++)
+		err = git_packbuilder_insert_recur(pb, &t->others.ids[i], NULL);
+	if (err == 0)
+		err = git_packbuilder_insert_walk(pb, walk);
+	if (err < 0 || git_packbuilder_object_count(pb) == 0)
+		goto done;
+	if ((err = git_packbuilder_write(pb, packdir, 0, NULL, NULL)) < 0)
+		goto done;
+	if (git_packbuilder_name(pb))
+		*name = tp_strdup(git_packbuilder_name(pb));
+	else {
+		git_error_set_str(GIT_ERROR_INTERNAL, "the new pack has no name");
+		err = -1;
+	}
+done:
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	return err;
+}
+
+typedef struct {
+	char *pack;    /* the base pack's name (hex) */
+	oid_list tips; /* the commits it was written from */
+} base_pack;
+
+static void base_pack_free(base_pack *b)
+{
+	free(b->pack);
+	oids_free(&b->tips);
+	memset(b, 0, sizeof(*b));
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return n > 0;
+}
+
+/*
+ * Reads BASE_FILE ("tapestry base pack 1", "pack <name>", then "tip <commit id>" lines) and
+ * checks that the base can be built on: its pack is there and every tip is still reachable
+ * from the refs. NULL when it can, else why not.
+ */
+static const char *load_base(base_pack *b, int64_t *size, git_repository *repo,
+			     const char *packdir, const ref_targets *refs)
+{
+	char *path = tp_sprintf("%s" BASE_FILE, git_repository_path(repo));
+	const char *why = NULL;
+	tp_buf text;
+	char *line, *save = NULL;
+	git_oid id;
+
+	tp_buf_init(&text, BASE_FILE_MAX);
+	if (access(path, F_OK) != 0) {
+		why = "no base pack recorded";
+		goto done;
+	}
+	if (tp_file_read(&text, path, BASE_FILE_MAX) < 0) {
+		why = "the base pack record is unreadable";
+		goto done;
+	}
+	line = text.len ? strtok_r(text.ptr, "\n", &save) : NULL;
+	if (!line || strcmp(line, BASE_MAGIC) != 0)
+		why = "the base pack record is damaged";
+	line = why ? NULL : strtok_r(NULL, "\n", &save);
+	if (!why && (!line || strncmp(line, "pack ", 5) != 0 || !is_hex(line + 5, strlen(line + 5))))
+		why = "the base pack record is damaged";
+	else if (!why)
+		b->pack = tp_strdup(line + 5);
+	while (!why && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+		if (strncmp(line, "tip ", 4) != 0 || strlen(line + 4) != GIT_OID_HEXSZ ||
+		    !is_hex(line + 4, GIT_OID_HEXSZ) || git_oid_fromstr(&id, line + 4) < 0)
+			why = "the base pack record is damaged";
+		else
+			oids_push(&b->tips, &id);
+	}
+	if (!why && b->tips.len == 0)
+		why = "the base pack record is damaged";
+	if (why)
+		goto done;
+	if ((*size = pack_size(packdir, b->pack)) < 0) {
+		why = "the base pack is gone";
+		goto done;
+	}
+	/* a tip still named by a ref is cheap to check; one a branch moved past is reachable
+	 * from its new target through a walk over what came since */
+	for (size_t i = 0; !why && i < b->tips.len; i++)
+		if (!oids_contain(&refs->commits, &b->tips.ids[i]) &&
+		    git_graph_reachable_from_any(repo, &b->tips.ids[i], refs->commits.ids,
+						 refs->commits.len) != 1)
+			why = "a commit of the base is no longer reachable from the refs";
+done:
+	if (why)
+		base_pack_free(b);
+	tp_buf_free(&text);
+	free(path);
+	return why;
+}
+
+/* Replaces BASE_FILE by a rename, so a reader sees the old record or the new one. */
+static int save_base(git_repository *repo, const char *pack, const oid_list *tips)
+{
+	char *path = tp_sprintf("%s" BASE_FILE, git_repository_path(repo));
+	char *tmp = tp_sprintf("%s.tmp", path);
+	char hex[GIT_OID_HEXSZ + 1];
+	FILE *f = fopen(tmp, "w");
+	int rc = f ? 0 : -1;
+
+	if (f) {
+		fprintf(f, BASE_MAGIC "\npack %s\n", pack);
+		for (size_t i = 0; i < tips->len; i++)
+			fprintf(f, "tip %s\n", git_oid_tostr(hex, sizeof(hex), &tips->ids[i]));
+		if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+			rc = -1;
+		if (fclose(f) != 0)
+			rc = -1;
+		if (rc == 0 && rename(tmp, path) != 0)
+			rc = -1;
+	}
+	if (rc < 0) {
+		/* harmless: the old record is checked against its pack, which goes */
+		tp_log_warn("git source: cannot record the mirror's base pack in %s: %s", path,
+			    strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+/* Removes the pack files (with their index and companions) named in packs, but keep_a's and
+ * keep_b's (either may be NULL). */
+static void remove_packs(const char *packdir, const tp_strlist *packs, const char *keep_a,
+			 const char *keep_b)
+{
+	static const char *const exts[] = {".pack", ".idx", ".rev", ".keep"};
+	for (size_t i = 0; i < packs->len; i++) {
+		const char *id = packs->items[i] + 5; /* after "pack-" */
+		size_t n = strlen(id) - 5;            /* before ".pack" */
+		if ((keep_a && strlen(keep_a) == n && !strncmp(id, keep_a, n)) ||
+		    (keep_b && strlen(keep_b) == n && !strncmp(id, keep_b, n)))
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			char *f = tp_sprintf("%s/pack-%.*s%s", packdir, (int)n, id, exts[k]);
+			if (unlink(f) < 0 && errno != ENOENT)
+				tp_log_warn("git source: cannot remove %s: %s", f, strerror(errno));
+			free(f);
+		}
+	}
+}
+
+/* When fetches have left more than MAX_PACKS packs, writes one pack (of what came since the
+ * base, or of everything: see above), removes the others but the base and reopens the
+ * repository (dropping their descriptors and maps). A failure leaves the mirror as it was: it
+ * is only tidying, logged and retried next time. */
 static void consolidate_packs(tp_source *s)
 {
 	char *packdir = tp_sprintf("%sobjects/pack", git_repository_path(s->repo));
-	tp_strlist packs = {0};
-	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
+	tp_strlist packs = {0}, dropped = {0};
+	ref_targets refs = {0};
+	base_pack base = {0};
 	git_repository *fresh = NULL;
-	const char *name;
-	char *keep = NULL;
+	const char *full = NULL; /* why everything is rewritten; NULL: only what is new */
+	char *name = NULL;
+	int64_t base_size = 0, size = 0;
 	int err = 0;
 
 	if (list_packs(&packs, packdir) < 0 || packs.len <= MAX_PACKS)
 		goto done;
-	if ((err = git_packbuilder_new(&pb, s->repo)) < 0 ||
-	    (err = git_revwalk_new(&walk, s->repo)) < 0 ||
-	    (err = pack_refs(pb, walk, s->repo)) < 0 ||
-	    (err = git_packbuilder_write(pb, packdir, 0, NULL, NULL)) < 0)
+	if ((err = read_refs(&refs, s->repo)) < 0)
 		goto done;
-	name = git_packbuilder_name(pb);
-	keep = tp_sprintf("pack-%s.pack", name ? name : "");
+	full = load_base(&base, &base_size, s->repo, packdir, &refs);
+	if (!full) {
+		if ((err = write_pack(&name, s->repo, packdir, &refs, &base.tips)) < 0)
+			goto done;
+		size = name ? pack_size(packdir, name) : 0;
+		if (size < 0 || size > base_size / 2) {
+			full = "what came since the base outgrew half of it";
+			tp_strlist_push_owned(&dropped, tp_sprintf("pack-%s.pack", name));
+			free(name);
+			name = NULL;
+		}
+	}
+	if (full) {
+		if ((err = write_pack(&name, s->repo, packdir, &refs, NULL)) < 0)
+			goto done;
+		if (!name) {
+			err = -1;
+			git_error_set_str(GIT_ERROR_INTERNAL, "the refs reach no object");
+			goto done;
+		}
+		save_base(s->repo, name, &refs.commits);
+	}
 	/* reopen first: the old handle's maps and descriptors go with it */
 	if ((err = git_repository_open_bare(&fresh, git_repository_path(s->repo))) < 0)
 		goto done;
 	git_repository_free(s->repo);
 	s->repo = fresh;
 	fresh = NULL;
-	for (size_t i = 0; i < packs.len; i++) {
-		size_t n = strlen(packs.items[i]) - 5;
-		static const char *const exts[] = {".pack", ".idx", ".rev", ".keep"};
-		if (!name || !strcmp(packs.items[i], keep))
-			continue;
-		for (size_t k = 0; k < 4; k++) {
-			char *f = tp_sprintf("%s/%.*s%s", packdir, (int)n, packs.items[i], exts[k]);
-			if (unlink(f) < 0 && errno != ENOENT)
-				tp_log_warn("git source: cannot remove %s: %s", f, strerror(errno));
-			free(f);
-		}
-	}
-	tp_log_info("git source: %zu packs of the mirror rewritten into one", packs.len);
+	remove_packs(packdir, &packs, name, full ? NULL : base.pack);
+	remove_packs(packdir, &dropped, name, NULL);
+	if (full)
+		tp_log_info("git source: %zu packs of the mirror rewritten into one (%s)", packs.len,
+			    full);
+	else
+		tp_log_info("git source: %zu packs of the mirror consolidated: the base pack kept, "
+			    "what came since it in one pack", packs.len);
 done:
 	if (err < 0)
 		tp_log_warn("git source: could not consolidate the mirror's %zu packs: %s",
 			    packs.len, git_msg());
 	git_repository_free(fresh);
-	git_revwalk_free(walk);
-	git_packbuilder_free(pb);
+	base_pack_free(&base);
+	ref_targets_free(&refs);
+	tp_strlist_free(&dropped);
 	tp_strlist_free(&packs);
-	free(keep);
+	free(name);
 	free(packdir);
 }
 

@@ -1020,3 +1020,286 @@ Test(source, packs_from_many_fetches_are_consolidated_and_every_commit_stays_rea
 	}
 	tp_source_free(s);
 }
+
+/*
+ * Consolidation past 16 packs is geometric: the first one writes a base pack of everything and
+ * records it; later ones keep it (same file) and write one pack of what came since, until a
+ * force-push leaves commits of the base unreachable, the record is damaged or its pack gone,
+ * or what came since outgrows half the base: then everything is rewritten again.
+ */
+
+#define MAX_HISTORY 128
+
+static char *history[MAX_HISTORY]; /* commit ids made by commit_and_fetch, in order */
+static int n_history;
+
+/* kib KiB of text zlib cannot shrink much: big next to the small commits */
+static void write_noise(const char *rel, unsigned seed, size_t kib)
+{
+	size_t n = kib * 1024;
+	char *text = tp_malloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		text[i] = (i % 64 == 63) ? '\n' : (char)('!' + (seed >> 16) % 90);
+	}
+	text[n] = '\0';
+	ts_write(origin, rel, text);
+	free(text);
+}
+
+static void commit_and_fetch(tp_source *s)
+{
+	int i = n_history;
+	char *text = tp_sprintf("kind: local.file\nname: f%d\nspec: {path: /tmp/f%d, "
+				"content: \"%d\"}\n", i, i, i);
+	char *msg = tp_sprintf("commit %d", i);
+	cr_assert_lt(i, MAX_HISTORY);
+	ts_write(origin, PIPELINE "/resources/many.yaml", text);
+	commit_all(msg);
+	history[n_history++] = rev_parse("HEAD");
+	cr_assert_eq(tp_source_fetch(s), 0, "fetch %d: %s", i, tp_error_last());
+	free(text);
+	free(msg);
+}
+
+/* Commits and fetches until a fetch consolidates the packs. */
+static void fetch_until_consolidated(tp_source *s)
+{
+	for (int i = 0; i < 20; i++) {
+		size_t before = count_packs();
+		commit_and_fetch(s);
+		if (count_packs() < before)
+			return;
+	}
+	cr_assert_fail("20 fetches and no consolidation: %zu packs", count_packs());
+}
+
+/* The one pack of the mirror's: its name and inode. */
+static char *only_pack(ino_t *ino)
+{
+	char *dir = tp_sprintf("%s/objects/pack", mirror), *name = NULL, *path;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	cr_assert_not_null(d, "%s", dir);
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".pack")) {
+			cr_assert_null(name, "more than one pack: %s and %s", name, de->d_name);
+			name = tp_strdup(de->d_name);
+		}
+	closedir(d);
+	cr_assert_not_null(name, "no pack in %s", dir);
+	path = tp_sprintf("%s/%s", dir, name);
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	*ino = st.st_ino;
+	free(path);
+	free(dir);
+	return name;
+}
+
+/* The pack is there and is the same file (not rewritten under the same name). */
+static void assert_pack_kept(const char *name, ino_t ino)
+{
+	char *path = tp_sprintf("%s/objects/pack/%s", mirror, name);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0, "the base pack %s was removed", name);
+	cr_assert_eq(st.st_ino, ino, "the base pack %s was rewritten", name);
+	free(path);
+}
+
+static void assert_pack_gone(const char *name)
+{
+	char *path = tp_sprintf("%s/objects/pack/%s", mirror, name);
+	cr_assert_neq(access(path, F_OK), 0, "the old base pack %s is still there", name);
+	free(path);
+}
+
+/* history[from..to) all load through the source, and every object the refs reach is there */
+static void assert_history_reads(tp_source *s, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		tp_tree *t = tree_at(s, history[i]);
+		char *want = tp_sprintf("content: \"%d\"", i);
+		tp_buf b;
+		tp_buf_init(&b, 0);
+		cr_assert_eq(t->read(t, &b, "resources/many.yaml", 4096), 0, "commit %d: %s", i,
+			     tp_error_last());
+		cr_assert(strstr(tp_buf_cstr(&b), want), "commit %d: %s", i, tp_buf_cstr(&b));
+		tp_buf_free(&b);
+		t->free(t);
+		free(want);
+	}
+	{
+		char *objs = ts_git(mirror, "rev-list --objects --all --missing=print");
+		cr_assert(strlen(objs) > 0);
+		cr_assert(objs[0] != '?' && !strstr(objs, "\n?"), "objects missing: %s", objs);
+		free(objs);
+	}
+}
+
+static void free_history(void)
+{
+	for (int i = 0; i < n_history; i++)
+		free(history[i]);
+	n_history = 0;
+}
+
+/* the first commit (tag v1), through the source: the oldest tree there is */
+static void assert_first_commit_reads(tp_source *s)
+{
+	char *c1 = rev_parse("v1");
+	tp_tree *t = tree_at(s, c1);
+	tp_buf b;
+	tp_buf_init(&b, 0);
+	cr_assert_eq(t->read(t, &b, "files/b.txt", 100), 0, "%s", tp_error_last());
+	cr_assert_str_eq(tp_buf_cstr(&b), "from git\n");
+	tp_buf_free(&b);
+	t->free(t);
+	free(c1);
+}
+
+Test(source, incremental_consolidation_keeps_the_base_pack_and_every_commit_reads)
+{
+	tp_source *s;
+	char *base, *record;
+	ino_t ino;
+
+	write_noise("data/noise.txt", 1, 256);
+	commit_all("noise");
+	s = open_fetched();
+	fetch_until_consolidated(s); /* the first time: everything, recorded as the base */
+	base = only_pack(&ino);
+	record = tp_sprintf("%s/tapestry-base", mirror);
+	cr_assert_eq(access(record, F_OK), 0, "no base record at %s", record);
+	for (int round = 0; round < 3; round++) {
+		git("tag -a -m 'round %d' r%d", round, round);
+		fetch_until_consolidated(s);
+		/* the base and one pack of what came since it */
+		assert_pack_kept(base, ino);
+		cr_assert_eq(count_packs(), 2, "round %d: %zu packs", round, count_packs());
+	}
+	assert_history_reads(s, 0, n_history);
+	assert_first_commit_reads(s);
+	{
+		char *r0 = rev_parse("r0^{commit}");
+		assert_resolves(s, "r0", r0);
+		free(r0);
+	}
+	tp_source_free(s);
+	free_history();
+	free(record);
+	free(base);
+}
+
+Test(source, force_push_dropping_the_base_commits_rewrites_everything)
+{
+	tp_source *s;
+	char *base, got[41];
+	int kept;
+	ino_t ino;
+
+	write_noise("data/noise.txt", 2, 256);
+	commit_all("noise");
+	s = open_fetched();
+	fetch_until_consolidated(s);
+	base = only_pack(&ino);
+	fetch_until_consolidated(s); /* an incremental one: the base stays */
+	assert_pack_kept(base, ino);
+
+	/* history rewritten: main goes back to the first commit; the base's tip is unreachable */
+	git("reset -q --hard v1");
+	write_noise("data/noise.txt", 6, 64); /* under half the old base */
+	commit_all("noise again");
+	kept = n_history;
+	fetch_until_consolidated(s);
+	assert_pack_gone(base);
+	cr_assert_eq(count_packs(), 1, "%zu packs", count_packs());
+	assert_history_reads(s, kept, n_history);
+	assert_first_commit_reads(s);
+	/* the dropped commits went with the old base */
+	cr_assert_eq(tp_source_resolve(got, s, history[kept - 1]), TP_ENOTFOUND, "%s", got);
+	/* and the new base is built on again */
+	free(base);
+	base = only_pack(&ino);
+	fetch_until_consolidated(s);
+	assert_pack_kept(base, ino);
+	assert_history_reads(s, kept, n_history);
+	tp_source_free(s);
+	free_history();
+	free(base);
+}
+
+Test(source, consolidation_rewrites_everything_when_the_new_part_outgrows_half_the_base)
+{
+	tp_source *s;
+	char *base;
+	ino_t ino;
+
+	write_noise("data/noise.txt", 3, 32);
+	commit_all("some noise");
+	s = open_fetched();
+	fetch_until_consolidated(s);
+	base = only_pack(&ino); /* 32 KiB and a few small commits */
+	fetch_until_consolidated(s);
+	assert_pack_kept(base, ino); /* a few small commits more: well under half */
+
+	/* far bigger than the base: the next pack beyond it would outweigh it */
+	write_noise("data/noise.txt", 5, 256);
+	commit_all("noise");
+	fetch_until_consolidated(s);
+	assert_pack_gone(base);
+	cr_assert_eq(count_packs(), 1, "%zu packs", count_packs());
+	assert_history_reads(s, 0, n_history);
+
+	/* the bigger base is kept while small commits follow */
+	free(base);
+	base = only_pack(&ino);
+	fetch_until_consolidated(s);
+	assert_pack_kept(base, ino);
+	cr_assert_eq(count_packs(), 2, "%zu packs", count_packs());
+	assert_history_reads(s, 0, n_history);
+	assert_first_commit_reads(s);
+	tp_source_free(s);
+	free_history();
+	free(base);
+}
+
+Test(source, a_damaged_base_record_or_a_missing_base_pack_means_a_full_rewrite)
+{
+	tp_source *s;
+	char *base, *record = tp_sprintf("%s/tapestry-base", mirror);
+	ino_t ino;
+
+	write_noise("data/noise.txt", 4, 256);
+	commit_all("noise");
+	s = open_fetched();
+	fetch_until_consolidated(s);
+	base = only_pack(&ino);
+
+	/* garbage in the record */
+	ts_write(mirror, "tapestry-base", "tapestry base pack 1\npack zz\ntip 123\n");
+	fetch_until_consolidated(s);
+	assert_pack_gone(base);
+	cr_assert_eq(count_packs(), 1, "%zu packs", count_packs());
+	assert_history_reads(s, 0, n_history);
+
+	/* a well-formed record of a pack that is not there */
+	free(base);
+	base = only_pack(&ino);
+	{
+		char *text = ts_read(record), *at = strstr(text, "\npack ");
+		cr_assert_not_null(at, "%s", text);
+		at[6] = at[6] == '0' ? '1' : '0'; /* another pack's name */
+		ts_write(mirror, "tapestry-base", text);
+		free(text);
+	}
+	fetch_until_consolidated(s);
+	assert_pack_gone(base);
+	cr_assert_eq(count_packs(), 1, "%zu packs", count_packs());
+	assert_history_reads(s, 0, n_history);
+	assert_first_commit_reads(s);
+	tp_source_free(s);
+	free_history();
+	free(base);
+	free(record);
+}
