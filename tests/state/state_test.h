@@ -108,4 +108,30 @@ static inline int64_t st_sql_int(const char *path, const char *sql)
 	return v;
 }
 
+/* A read-write database in a temporary directory with the fake clock installed (at
+ * 2023-11-14), for the suites that move time by hand. */
+typedef struct {
+	char *dir;
+	char *path;
+	tp_state *s;
+	tp_clock_ops ops;
+	st_fake_clock clk;
+} fixture;
+
+static inline void fx_open(fixture *f)
+{
+	st_fake_clock_install(&f->ops, &f->clk, 1700000000000LL);
+	f->path = st_db_path(&f->dir);
+	f->s = st_open_rw(f->path);
+}
+
+static inline void fx_close(fixture *f)
+{
+	tp_state_close(f->s);
+	tp_clock_set(NULL);
+	free(f->path);
+	ts_rmtree(f->dir);
+	free(f->dir);
+}
+
 #endif

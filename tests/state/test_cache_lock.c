@@ -2,30 +2,6 @@
  * that expiry is tested by moving time, never by sleeping. */
 #include "state_test.h"
 
-typedef struct {
-	char *dir;
-	char *path;
-	tp_state *s;
-	tp_clock_ops ops;
-	st_fake_clock clk;
-} fixture;
-
-static void fx_open(fixture *f)
-{
-	st_fake_clock_install(&f->ops, &f->clk, 1700000000000LL);
-	f->path = st_db_path(&f->dir);
-	f->s = st_open_rw(f->path);
-}
-
-static void fx_close(fixture *f)
-{
-	tp_state_close(f->s);
-	tp_clock_set(NULL);
-	free(f->path);
-	ts_rmtree(f->dir);
-	free(f->dir);
-}
-
 /* ---------------------------------------------------------------- cache */
 
 Test(cache, entries_live_until_their_ttl)

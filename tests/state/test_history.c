@@ -2,30 +2,6 @@
  * `tapestry history`/`events` and crash recovery read back. */
 #include "state_test.h"
 
-typedef struct {
-	char *dir;
-	char *path;
-	tp_state *s;
-	tp_clock_ops ops;
-	st_fake_clock clk;
-} fixture;
-
-static void fx_open(fixture *f)
-{
-	st_fake_clock_install(&f->ops, &f->clk, 1700000000000LL);
-	f->path = st_db_path(&f->dir);
-	f->s = st_open_rw(f->path);
-}
-
-static void fx_close(fixture *f)
-{
-	tp_state_close(f->s);
-	tp_clock_set(NULL);
-	free(f->path);
-	ts_rmtree(f->dir);
-	free(f->dir);
-}
-
 /* ---------------------------------------------------------------- revisions */
 
 Test(revisions, record_and_last_applied)
