@@ -18,6 +18,8 @@
 #include "snowflake_int.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -246,8 +248,16 @@ static int reply_error(tp_sf_session *s, const tp_http_reply *rep, tp_sf_status 
 		/* "... (at line L, position P).\n<the statement's own error>" */
 		const char *at = strstr(msg, "(at line ");
 		const char *rest = at ? strstr(at, ").") : NULL;
-		if (at && st)
-			st->line = atoi(at + 9);
+		if (at && st) {
+			/* a line number the batch can hold; anything else is no line */
+			char *end = NULL;
+			long line;
+			errno = 0;
+			line = strtol(at + 9, &end, 10);
+			st->line = errno == 0 && end != at + 9 && line > 0 && line <= INT_MAX
+					   ? (int)line
+					   : 0;
+		}
 		if (rest) {
 			rest += 2;
 			while (*rest == '\n' || *rest == ' ')
