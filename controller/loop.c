@@ -1142,8 +1142,6 @@ done:
 		json_decref(providers_json(c)); /* a sample for the five-minute error rates */
 	}
 	prune_history(c, st);
-	/* a sync of a large pipeline frees far more than the idle loop keeps: give it back */
-	malloc_trim(0);
 	pthread_mutex_lock(&c->mu);
 	c->syncs++;
 	pthread_mutex_unlock(&c->mu);
@@ -1155,6 +1153,9 @@ done:
 	tp_diags_free(&diags);
 	tp_tree_free(tree);
 	tp_commit_info_clear(&info);
+	/* a sync of a large pipeline frees far more than the idle loop keeps (the pipeline, the
+	 * recorded state, the plan, the tree just freed): give it back */
+	malloc_trim(0);
 	return rc;
 }
 
