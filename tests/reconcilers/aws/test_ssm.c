@@ -259,6 +259,40 @@ Test(ssm, create_forms_or_reads_back_the_arn)
 	json_decref(spec);
 }
 
+/* A GetCallerIdentity reply without a 12-digit account or a caller ARN is not used to form
+ * an ARN: the ARN is read back, and the next create asks STS again. */
+Test(ssm, a_malformed_identity_is_not_used_for_the_arn)
+{
+	json_t *spec = json_pack("{s:s,s:s,s:s}", "name", "/p/x", "type", "String", "value", "v");
+	tp_op op = op_for(NULL, spec, NULL, NULL);
+	tp_op_result res = {0};
+	static const char *const bad[] = {
+	    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::1:user/t</Arn>"
+	    "<Account>1</Account></GetCallerIdentityResult></GetCallerIdentityResponse>",
+	    "<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account>"
+	    "</GetCallerIdentityResult></GetCallerIdentityResponse>",
+	    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>not-an-arn</Arn>"
+	    "<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ts_aws_server_reset(srv);
+		ts_aws_server_reply(srv, "AmazonSSM.PutParameter", 200, JSON11, "{\"Version\":1}");
+		ts_aws_server_reply(srv, "GetCallerIdentity", 200, "text/xml", bad[i]);
+		ts_aws_server_reply(srv, "AmazonSSM.GetParameters", 200, JSON11,
+				    "{\"Parameters\":[{\"Name\":\"/p/x\",\"Version\":1,\"ARN\":"
+				    "\"arn:aws:ssm:us-east-1:111122223333:parameter/p/x\"}],"
+				    "\"InvalidParameters\":[]}");
+		cr_assert_eq(tp_aws_ssm_create(sess, &op, &res), 0, "%s", tp_error_last());
+		cr_assert_str_eq(tp_json_get_str(res.outputs, "arn"),
+				 "arn:aws:ssm:us-east-1:111122223333:parameter/p/x", "reply %zu", i);
+		cr_assert_eq(ts_aws_server_count(srv, "GetCallerIdentity"), 1, "reply %zu", i);
+		cr_assert_eq(ts_aws_server_count(srv, "AmazonSSM.GetParameters"), 1);
+		tp_op_result_clear(&res);
+	}
+	json_decref(spec);
+}
+
 Test(ssm, remove_checks_the_owner)
 {
 	json_t *applied = json_pack("{s:s}", "name", "/rs/key");
